@@ -1,0 +1,123 @@
+"""The op registry and the core ops (ping, hello, status).
+
+An op is `fn(agent, **args)` registered with `@op("name", arg=type, ...)`: the
+keyword types are the only arguments the op accepts, and parameters without a
+default are required; the server checks both before calling, so ops never see a
+wrong type. Modules that add ops import `op` from here and are listed in
+OP_MODULES so the server imports them at start.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import logging
+import os
+import platform
+import socket
+import sys
+from typing import Callable, Dict, NamedTuple, Tuple, Union
+
+from nictest.agent import AGENT_VERSION
+
+log = logging.getLogger("nictest.agent.ops")
+
+ArgType = Union[type, Tuple[type, ...]]
+
+
+class Op(NamedTuple):
+    name: str
+    fn: Callable
+    arg_types: Dict[str, ArgType]
+    required: Tuple[str, ...]
+
+
+OPS: Dict[str, Op] = {}
+
+# Agent-side modules whose import registers more ops (e.g. "nictest.agent.binding_ops").
+OP_MODULES: Tuple[str, ...] = ()
+
+
+def op(name: str, registry: Dict[str, Op] = OPS, **arg_types: ArgType) -> Callable:
+    """Register `fn(agent, **args)` as op `name`, accepting exactly `arg_types`."""
+
+    def register(fn: Callable) -> Callable:
+        params = list(inspect.signature(fn).parameters.values())[1:]  # skip `agent`
+        names = [p.name for p in params]
+        if sorted(names) != sorted(arg_types):
+            raise TypeError(f"op {name!r}: parameters {names} do not match declared types {sorted(arg_types)}")
+        required = tuple(p.name for p in params if p.default is inspect.Parameter.empty)
+        if name in registry:
+            raise ValueError(f"op {name!r} is registered twice")
+        registry[name] = Op(name, fn, dict(arg_types), required)
+        return fn
+
+    return register
+
+
+def load_op_modules() -> Dict[str, str]:
+    """Import OP_MODULES; a module that fails is reported, not fatal (hello lists it)."""
+    broken = {}
+    for module in OP_MODULES:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # noqa: BLE001 - any import failure must not kill the agent
+            log.exception("cannot import op module %s", module)
+            broken[module] = f"{type(exc).__name__}: {exc}"
+    return broken
+
+
+# What hello checks: (python module, Debian package that provides it).
+PYTHON_PREREQUISITES = (("cffi", "python3-cffi"), ("pyudev", "python3-pyudev"))
+
+
+def missing_prerequisites() -> list:
+    missing = []
+    if os.geteuid() != 0:
+        missing.append('root privileges: run the agent as root or set become = "sudo" in hosts.toml')
+    for module, package in PYTHON_PREREQUISITES:
+        if importlib.util.find_spec(module) is None:
+            missing.append(f"python module {module}: apt-get install {package}")
+    return missing
+
+
+def iommu_enabled():
+    """True/False from discovery, None while nictest.pci cannot be imported."""
+    try:
+        from nictest import pci
+        return bool(pci.iommu_enabled("/"))
+    except (ImportError, AttributeError) as exc:
+        log.warning("cannot tell whether the IOMMU is on: %s", exc)
+        return None
+
+
+@op("ping")
+def ping(agent) -> dict:
+    return {"pong": True}
+
+
+@op("hello")
+def hello(agent) -> dict:
+    import nictest
+
+    return {
+        "agent_version": AGENT_VERSION,
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "hostname": socket.gethostname(),
+        "uid": os.geteuid(),
+        "iommu": iommu_enabled(),
+        "missing": missing_prerequisites(),
+        "session_ip": agent.session_ip,
+        "package_dir": os.path.dirname(os.path.abspath(nictest.__file__)),
+        "ops": sorted(agent.ops),
+        "broken_op_modules": agent.broken_op_modules,
+        "executable": sys.executable,
+    }
+
+
+@op("status")
+def status(agent) -> dict:
+    from nictest import pci  # lazily: discovery is another layer and may fail on its own
+
+    return {"devices": [device.to_dict() for device in pci.discover("/", session_ip=agent.session_ip)]}

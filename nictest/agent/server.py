@@ -1,0 +1,158 @@
+"""The agent's request loop: one JSON object per line in, one per line out.
+
+Every request gets exactly one reply, even a malformed one (id null when the id
+cannot be read), and nothing the client sends stops the loop: only EOF or
+SIGTERM/SIGHUP do, and both run the shutdown hooks first (the dead man's switch
+that restores NICs when the controller goes away).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import signal
+from typing import IO, Callable, Dict, List, Optional
+
+from nictest import errors
+from nictest.agent.ops import OPS, Op, load_op_modules
+
+log = logging.getLogger("nictest.agent.server")
+
+MAX_LINE = 1 << 20  # 1 MiB: no legitimate request is near this
+
+
+class _Stop(Exception):
+    """Raised by the signal handler to leave the loop through its `finally`."""
+
+
+class Agent:
+    def __init__(self, ops: Optional[Dict[str, Op]] = None, session_ip: Optional[str] = None) -> None:
+        self.ops = OPS if ops is None else ops
+        self.session_ip = session_ip
+        self.broken_op_modules: Dict[str, str] = {}
+        self._hooks: List[Callable[[], object]] = []
+
+    # --- dead man's switch -------------------------------------------------
+    def on_shutdown(self, fn: Callable[[], object]) -> Callable[[], object]:
+        """Run `fn` when the controller goes away; hooks run newest first."""
+        self._hooks.append(fn)
+        return fn
+
+    def cancel_shutdown(self, fn: Callable[[], object]) -> None:
+        """Forget a hook whose work was done normally (e.g. the NIC was restored)."""
+        if fn in self._hooks:
+            self._hooks.remove(fn)
+
+    def run_shutdown_hooks(self) -> None:
+        while self._hooks:
+            hook = self._hooks.pop()
+            try:
+                hook()
+            except Exception:  # noqa: BLE001 - one failed restore must not skip the others
+                log.exception("shutdown hook %r failed", hook)
+
+    # --- protocol ----------------------------------------------------------
+    def handle_line(self, line: bytes) -> dict:
+        """The reply to one request line (without its newline)."""
+        try:
+            request = json.loads(line)
+        except ValueError as exc:
+            return _error(None, errors.ProtocolError(f"request is not JSON: {exc}"))
+        if not isinstance(request, dict):
+            return _error(None, errors.ProtocolError("request must be a JSON object {id, op, args}"))
+        request_id = request.get("id")
+        if not isinstance(request_id, int) or isinstance(request_id, bool):
+            return _error(None, errors.ProtocolError(f"request id must be an integer, got {request_id!r}"))
+        try:
+            return {"id": request_id, "ok": True, "result": self.dispatch(request)}
+        except errors.NictestError as exc:
+            return _error(request_id, exc)
+        except _Stop:
+            raise
+        except Exception as exc:  # noqa: BLE001 - report, keep serving
+            log.exception("op %r failed unexpectedly", request.get("op"))
+            return _error(request_id, errors.AgentError(f"{type(exc).__name__}: {exc}"))
+
+    def dispatch(self, request: dict) -> object:
+        name, args = request.get("op"), request.get("args", {})
+        unknown_keys = set(request) - {"id", "op", "args"}
+        if unknown_keys:
+            raise errors.ProtocolError(f"unknown request key(s): {', '.join(sorted(unknown_keys))}")
+        if not isinstance(name, str):
+            raise errors.ProtocolError(f"op must be a string, got {name!r}")
+        entry = self.ops.get(name)
+        if entry is None:
+            raise errors.ProtocolError(f"unknown op {name!r}; this agent knows: {', '.join(sorted(self.ops))}")
+        if not isinstance(args, dict):
+            raise errors.ProtocolError(f"op {name}: args must be a JSON object, got {args!r}")
+        _check_args(entry, args)
+        return entry.fn(self, **args)
+
+    def serve(self, infile: IO[bytes], outfile: IO[bytes]) -> int:
+        """Answer requests until EOF, then run the shutdown hooks; returns the exit status."""
+        try:
+            while True:
+                line = infile.readline(MAX_LINE + 1)
+                if not line:
+                    log.info("stdin closed: shutting down")
+                    return 0
+                if len(line) > MAX_LINE:
+                    _skip_rest_of_line(infile, line)
+                    reply = _error(None, errors.ProtocolError(f"request line longer than {MAX_LINE} bytes: discarded"))
+                elif not line.strip():
+                    continue
+                else:
+                    reply = self.handle_line(line)
+                outfile.write(json.dumps(reply, default=str).encode() + b"\n")
+                outfile.flush()
+        except _Stop as stop:
+            log.info("%s: shutting down", stop)
+            return 0
+        finally:
+            self.run_shutdown_hooks()
+
+    def install_signal_handlers(self) -> None:
+        def stop(signum, frame):
+            # A second signal while hooks run must not interrupt the restore.
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_IGN)
+            raise _Stop(signal.Signals(signum).name)
+
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, stop)
+
+    def load_op_modules(self) -> None:
+        self.broken_op_modules = load_op_modules()
+
+
+def _check_args(entry: Op, args: dict) -> None:
+    unknown = set(args) - set(entry.arg_types)
+    if unknown:
+        raise errors.ProtocolError(
+            f"op {entry.name}: unknown argument(s) {', '.join(sorted(unknown))}; "
+            f"accepted: {', '.join(sorted(entry.arg_types)) or 'none'}"
+        )
+    missing = [name for name in entry.required if name not in args]
+    if missing:
+        raise errors.ProtocolError(f"op {entry.name}: missing argument(s) {', '.join(missing)}")
+    for name, value in args.items():
+        expected = entry.arg_types[name]
+        types = expected if isinstance(expected, tuple) else (expected,)
+        # JSON true is a Python bool, which is an int: refuse it where a number is wanted.
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            wanted = " or ".join(t.__name__ for t in types)
+            raise errors.ProtocolError(f"op {entry.name}: argument {name} must be {wanted}, got {value!r}")
+
+
+def _error(request_id: Optional[int], exc: BaseException) -> dict:
+    error = {"type": type(exc).__name__, "message": str(exc)}
+    for attr in ("op", "errno"):  # structured fields some errors carry (PmdError)
+        value = getattr(exc, attr, None)
+        if isinstance(value, (str, int)):
+            error[attr] = value
+    return {"id": request_id, "ok": False, "error": error}
+
+
+def _skip_rest_of_line(infile: IO[bytes], start: bytes) -> None:
+    chunk = start
+    while chunk and not chunk.endswith(b"\n"):
+        chunk = infile.readline(MAX_LINE)
