@@ -1,0 +1,158 @@
+"""NIC discovery: read-only, a pure function of a sysfs/procfs root.
+
+Point `root` at "/" on a live host or at a recorded tree (see record.py).
+Nothing here writes anywhere.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Dict, Iterable, List, Optional, Tuple, Union
+
+from nictest.errors import DeviceNotFound, PciAddressError
+from nictest.pci.activity import Activity
+from nictest.pci.address import PciAddress
+from nictest.pci.bars import parse_resource
+from nictest.pci.device import PciDevice
+from nictest.pci.modalias import load_pci_aliases, module_for
+from nictest.pci.netdev import netdev_names, read_netdev
+from nictest.pci.pciids import lookup_names
+from nictest.pci.sysfs import PathLike, link_name, list_dir, read_int, read_text, under
+
+log = logging.getLogger("nictest.pci")
+
+PCI_DEVICES = "sys/bus/pci/devices"
+IOMMU_GROUPS = "sys/kernel/iommu_groups"
+
+
+def discover(root: PathLike = "/", session_ip: Optional[str] = None) -> List[PciDevice]:
+    """Every network-class (0x02xxxx) PCI device, sorted by address.
+
+    `session_ip` is the SSH client's address (first field of $SSH_CONNECTION);
+    the NIC it arrives on is marked active and `carries_session`.
+    """
+    return [device for device in all_devices(root, session_ip) if device.is_network]
+
+
+def all_devices(root: PathLike = "/", session_ip: Optional[str] = None) -> List[PciDevice]:
+    """Every PCI device, sorted by address."""
+    return _Scan(root, session_ip).devices(pci_addresses(root))
+
+
+def read_device(root: PathLike, address: Union[str, PciAddress], session_ip: Optional[str] = None) -> PciDevice:
+    """One PCI device of any class; DeviceNotFound if the host has none at `address`."""
+    parsed = PciAddress.parse(address)
+    if not os.path.isdir(under(root, PCI_DEVICES, str(parsed))):
+        raise DeviceNotFound(
+            f"no PCI device {parsed} under {under(root, PCI_DEVICES)}; "
+            "list the host's devices with `nictest status` (or lspci -D)"
+        )
+    return _Scan(root, session_ip).devices([parsed])[0]
+
+
+def pci_addresses(root: PathLike = "/") -> List[PciAddress]:
+    """Addresses listed in /sys/bus/pci/devices, sorted; unparseable names are logged and skipped."""
+    addresses = []
+    for name in list_dir(under(root, PCI_DEVICES)):
+        try:
+            addresses.append(PciAddress.parse(name))
+        except PciAddressError as error:
+            # e.g. Intel VMD domains (10000:...) are wider than 16 bits
+            log.warning("skipping PCI device %s: %s", name, error)
+    return sorted(addresses)
+
+
+def iommu_enabled(root: PathLike = "/") -> bool:
+    """True when the kernel runs an IOMMU (any IOMMU group or IOMMU class device)."""
+    return bool(list_dir(under(root, IOMMU_GROUPS)) or list_dir(under(root, "sys/class/iommu")))
+
+
+def iommu_group_of(root: PathLike, address: Union[str, PciAddress]) -> Optional[int]:
+    name = link_name(under(root, PCI_DEVICES, str(PciAddress.parse(address)), "iommu_group"))
+    return int(name) if name is not None and name.isdigit() else None
+
+
+def iommu_group_devices(root: PathLike, group: int) -> List[str]:
+    """Addresses of every device in IOMMU group `group`."""
+    return list_dir(under(root, IOMMU_GROUPS, str(group), "devices"))
+
+
+def hex_id(text: Optional[str], digits: int) -> Optional[str]:
+    """"0x8086" -> "8086"; None for missing or garbled ids."""
+    if not text:
+        return None
+    try:
+        return f"{int(text, 16):0{digits}x}"
+    except ValueError:
+        return None
+
+
+class _Scan:
+    """One discovery pass: route tables, pci.ids and modules.alias read at most once."""
+
+    def __init__(self, root: PathLike, session_ip: Optional[str]) -> None:
+        self.root = root
+        self.activity = Activity(root, session_ip)
+        self._aliases: Optional[list] = None
+
+    def devices(self, addresses: Iterable[PciAddress]) -> List[PciDevice]:
+        raw = [self._read(address) for address in addresses]
+        names = lookup_names(self.root, {(d["vendor"], d["device"]) for d in raw if d["vendor"] and d["device"]})
+        for fields in raw:
+            fields["vendor_name"] = names.get((fields["vendor"], None))
+            fields["device_name"] = names.get((fields["vendor"], fields["device"]))
+        return [PciDevice(**fields) for fields in raw]
+
+    def _read(self, address: PciAddress) -> Dict:
+        path = under(self.root, PCI_DEVICES, str(address))
+        attr = lambda name: read_text(os.path.join(path, name))  # noqa: E731
+        driver = link_name(os.path.join(path, "driver"))
+        modalias = attr("modalias") or None
+        group = iommu_group_of(self.root, address)
+        members = [m for m in iommu_group_devices(self.root, group) if m != str(address)] if group is not None else []
+        numa_node = read_int(os.path.join(path, "numa_node"))
+        netdevs = netdev_names(path)
+        first = read_netdev(self.root, netdevs[0]) if netdevs else None
+        reasons: List[str] = []
+        for name in netdevs:
+            reasons += self.activity.reasons(name)
+        class_id = hex_id(attr("class"), 6)
+        return dict(
+            address=address,
+            vendor=hex_id(attr("vendor"), 4),
+            device=hex_id(attr("device"), 4),
+            class_code=f"0x{class_id}" if class_id else None,
+            subsystem_vendor=hex_id(attr("subsystem_vendor"), 4),
+            subsystem_device=hex_id(attr("subsystem_device"), 4),
+            driver=driver,
+            driver_override=_override(attr("driver_override")),
+            module=self._module(driver, modalias),
+            modalias=modalias,
+            netdevs=tuple(netdevs),
+            mac=first.mac if first else None,
+            mtu=first.mtu if first else None,
+            operstate=first.operstate if first else None,
+            carrier=first.carrier if first else None,
+            rx_packets=first.rx_packets if first else None,
+            tx_packets=first.tx_packets if first else None,
+            iommu_group=group,
+            iommu_group_members=tuple(members),
+            iommu_group_member_drivers={m: link_name(under(self.root, PCI_DEVICES, m, "driver")) for m in members},
+            numa_node=None if numa_node is None or numa_node < 0 else numa_node,
+            bars=tuple(parse_resource(attr("resource") or "")),
+            active_reasons=tuple(reasons),
+            carries_session=any(self.activity.carries_session(name) for name in netdevs),
+        )
+
+    def _module(self, driver: Optional[str], modalias: Optional[str]) -> Optional[str]:
+        if driver:
+            # drivers/<name>/module -> .../module/<module>; built-in drivers have
+            # no link and no module to load, so None
+            return link_name(under(self.root, "sys/bus/pci/drivers", driver, "module"))
+        if self._aliases is None:
+            self._aliases = load_pci_aliases(self.root)
+        return module_for(modalias, self._aliases)
+
+
+def _override(text: Optional[str]) -> Optional[str]:
+    return None if not text or text == "(null)" else text
