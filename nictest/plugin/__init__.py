@@ -1,8 +1,22 @@
-"""pytest plugin (pytest11 entry point): options, markers, host fixtures, reports."""
+"""pytest plugin (pytest11 entry point): options, markers, host fixtures, reports.
+
+`--host` selects hosts from the inventory; every test that uses the `host`
+fixture runs once per host (ids like `lab1`). Labs asked for are booted by the
+controller process once per session (in parallel), reused when already running,
+and stopped at the end unless --keep-lab or they were running before.
+"""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import pytest
+
+from ..errors import NictestError
+from .hostpool import HostPool, resolve_specs, write_allure_environment
+
 MARKERS = {
-    "lab": "needs a reachable lab host (fails loudly when it cannot get one)",
+    "lab": "needs a reachable lab host (fails loudly in CI when it cannot get one)",
     "vfio": "uses the VFIO user-space driver path",
     "uio": "uses the UIO user-space driver path (unrestricted DMA: needs --allow-uio)",
     "iommu": "asserts IOMMU isolation",
@@ -10,10 +24,101 @@ MARKERS = {
     "datapath": "sends and receives real packets",
     "destructive": "changes a NIC's driver binding",
     "restore": "asserts kernel-driver restoration",
+    "safety": "asserts refusals that protect the host",
     "perf": "records performance figures",
 }
+REPORTS = Path(__file__).resolve().parent.parent.parent / "reports"
 
 
+def pytest_addoption(parser):
+    group = parser.getgroup("nictest", "NIC conformance (nictest)")
+    group.addoption("--host", action="append", default=[], metavar="NAME",
+                    help="host to test: inventory name or ssh://[user@]addr[:port] (repeatable)")
+    group.addoption("--inventory", default=None, metavar="PATH",
+                    help="hosts.toml to use instead of the bundled one")
+    group.addoption("--nic", action="append", default=[], metavar="BDF",
+                    help="only these NICs (PCI addresses; repeatable)")
+    group.addoption("--driver", default=None, choices=("vfio-pci", "uio_pci_generic"),
+                    help="only this user-space driver")
+    group.addoption("--allow-uio", action="store_true",
+                    help="allow uio_pci_generic (gives the NIC unrestricted DMA)")
+    group.addoption("--keep-lab", action="store_true",
+                    help="leave labs this session booted running at the end")
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    if not config.getoption("host"):
+        return
+    # Suite runs report to reports/ unless told otherwise (before junitxml/allure read these).
+    if getattr(config.option, "xmlpath", None) is None:
+        config.option.xmlpath = str(REPORTS / "junit.xml")
+    if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
+        config.option.allure_report_dir = str(REPORTS / "allure-results")
+    try:
+        specs = resolve_specs(config.getoption("host"), config.getoption("inventory"))
+    except NictestError as err:
+        raise pytest.UsageError(f"--host: {err}") from None
+    config._nictest_pool = HostPool(specs)
+
+
+def _pool(config) -> HostPool | None:
+    return getattr(config, "_nictest_pool", None)
+
+
+def _is_worker(config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_sessionstart(session):
+    pool = _pool(session.config)
+    if pool is not None and not _is_worker(session.config):
+        pool.boot_labs()
+
+
+def pytest_sessionfinish(session):
+    pool = _pool(session.config)
+    if pool is None:
+        return
+    allure_dir = getattr(session.config.option, "allure_report_dir", None)
+    if allure_dir and pool.hello:
+        write_allure_environment(allure_dir, pool.hello)
+    pool.close()
+    if not _is_worker(session.config) and not session.config.getoption("keep_lab"):
+        pool.stop_booted_labs()
+
+
+def pytest_generate_tests(metafunc):
+    if "host" not in metafunc.fixturenames:
+        return
+    pool = _pool(metafunc.config)
+    names = list(pool.specs) if pool else [None]
+    metafunc.parametrize("_nictest_host_name", names, ids=[n or "no-host" for n in names],
+                         scope="session")
+
+
+@pytest.fixture(scope="session")
+def _nictest_host_name(request):
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def host(request, _nictest_host_name, record_testsuite_property):
+    """The connected host under test (one agent connection per host per process)."""
+    if _nictest_host_name is None:
+        message = "this test needs a host under test: pass --host lab1 (or another inventory name)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message + " [fails in CI]")
+    pool = _pool(request.config)
+    try:
+        connected = pool.get(_nictest_host_name)
+    except NictestError as err:
+        pytest.fail(f"host {_nictest_host_name} unavailable: {err}", pytrace=False)
+    hello = pool.hello.get(_nictest_host_name, {})
+    if not _is_worker(request.config):  # xdist cannot carry suite properties from workers
+        record_testsuite_property(f"{_nictest_host_name}.kernel", hello.get("kernel"))
+        record_testsuite_property(f"{_nictest_host_name}.iommu", hello.get("iommu"))
+    return connected

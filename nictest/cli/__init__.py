@@ -1,0 +1,36 @@
+"""`nictest` command line: status, lab, (bind, restore, pmd ... as they land).
+
+Every NictestError ends in one clear line on stderr and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import NictestError
+from . import lab_cmd, status_cmd
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nictest", description=__doc__.splitlines()[0])
+    parser.add_argument("--inventory", metavar="PATH", help="hosts.toml to use (default: the bundled one)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (status_cmd, lab_cmd):
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except NictestError as err:
+        print(f"nictest: {type(err).__name__}: {one_line(err)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nictest: interrupted", file=sys.stderr)
+        return 130
+
+
+def one_line(err: Exception) -> str:
+    return " ".join(str(err).split())

@@ -1,0 +1,14 @@
+"""What the subcommands share: resolving --host and connecting to it."""
+from __future__ import annotations
+
+from .. import hosts, inventory
+
+
+def add_host_argument(parser) -> None:
+    parser.add_argument("--host", required=True,
+                        help="inventory name (lab1, lab2, local) or ssh://[user@]addr[:port]")
+
+
+def connect(args):
+    spec = inventory.parse_host_arg(args.host, inventory.load(args.inventory))
+    return hosts.connect(spec)

@@ -1,0 +1,32 @@
+"""The bundled lab hosts: what each QEMU guest looks like from outside."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import LabError
+
+
+@dataclass(frozen=True)
+class LabProfile:
+    name: str
+    iommu: bool          # emulated Intel IOMMU (VFIO) or none (UIO only)
+    ssh_port: int        # 127.0.0.1:ssh_port forwards to the guest's sshd
+    nic_macs: tuple      # the two cabled e1000e NICs, guest 00:03.0 and 00:04.0
+    memory_mb: int = 1024
+    cpus: int = 2
+
+
+PROFILES = {
+    "lab1": LabProfile("lab1", iommu=True, ssh_port=10022,
+                       nic_macs=("52:54:00:00:01:10", "52:54:00:00:01:11")),
+    "lab2": LabProfile("lab2", iommu=False, ssh_port=10023,
+                       nic_macs=("52:54:00:00:02:10", "52:54:00:00:02:11")),
+}
+
+
+def profile(name: str) -> LabProfile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise LabError(f"no lab called {name!r}; the bundled labs are "
+                       f"{', '.join(sorted(PROFILES))}") from None
