@@ -21,6 +21,9 @@ PROFILES = {
                        nic_macs=("52:54:00:00:01:10", "52:54:00:00:01:11")),
     "lab2": LabProfile("lab2", iommu=False, ssh_port=10023,
                        nic_macs=("52:54:00:00:02:10", "52:54:00:00:02:11")),
+    # A spare IOMMU lab: a second VFIO host for parallel runs and development.
+    "lab3": LabProfile("lab3", iommu=True, ssh_port=10024,
+                       nic_macs=("52:54:00:00:03:10", "52:54:00:00:03:11")),
 }
 
 
