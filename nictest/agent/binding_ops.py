@@ -1,0 +1,208 @@
+"""Agent ops for binding: session, bind, restore, restore_all, journal, stale.
+
+One BindingState per agent process holds the allow-list, the owner record and
+the locks of the devices this agent holds. Dead man's switch: the first bind
+registers a shutdown hook that restores every non-persistent device this agent
+still holds when stdin closes or SIGTERM/SIGHUP arrives. Persistent binds
+(`nictest bind`) release their lock at once and survive the agent; journal()
+lists them as persistent. A journal entry nobody holds that is not persistent
+is stale (its agent died: kill -9, reboot) and is restored by restore_all.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Any, Dict, List, Optional
+
+from nictest.agent.ops import op
+from nictest.binding import bind as binder
+from nictest.binding import restore as restorer
+from nictest.binding import safety
+from nictest.binding.drivers import modprobe_dry_run
+from nictest.binding.journal import Journal
+from nictest.binding.locks import DeviceLock, Locks
+from nictest.errors import BindError, DeviceHeld, NictestError, RefusedError
+from nictest.pci import PciAddress
+
+log = logging.getLogger("nictest.binding")
+
+
+class BindingState:
+    def __init__(self, agent) -> None:
+        self.agent = agent
+        self.root = os.environ.get("NICTEST_SYSFS_ROOT", "/")
+        self.use_udev = self.root == "/"
+        self.journal = Journal()
+        self.locks = Locks()
+        self.allowed: Optional[List[str]] = None
+        self.controller = _default_controller()
+        self.held: Dict[str, DeviceLock] = {}
+        self._hook_registered = False
+
+    def owner(self) -> Dict[str, Any]:
+        return {"controller": self.controller, "pid": os.getpid(), "host": socket.gethostname(),
+                "since": binder.now()}
+
+    def register_hook(self) -> None:
+        if not self._hook_registered:
+            self.agent.on_shutdown(self.dead_mans_switch)
+            self._hook_registered = True
+
+    def dead_mans_switch(self) -> None:
+        for address in sorted(self.held):
+            entry = self.journal.read(address)
+            if entry is not None and entry.get("persistent"):
+                continue
+            log.warning("controller gone: restoring %s", address)
+            try:
+                self.restore_held(address, entry)
+            except NictestError as exc:
+                log.error("dead man's switch could not restore %s: %s", address, exc)
+        for address in list(self.held):
+            self.release(address)
+
+    def restore_held(self, address: str, entry: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+        try:
+            if entry is None:
+                return {"address": address, "restored": False, "reason": "no journal entry: nothing to restore"}
+            result = restorer.restore(self.root, entry, self.journal, use_udev=self.use_udev)
+            result["restored"] = True
+            return result
+        finally:
+            self.release(address)
+
+    def release(self, address: str) -> None:
+        lock = self.held.pop(address, None)
+        if lock is not None:
+            lock.release()
+
+    def classify(self, entry: Dict[str, Any]) -> str:
+        address = entry["address"]
+        if address in self.held:
+            return "held"
+        if not self.locks.is_free(address):
+            return "held"
+        return "persistent" if entry.get("persistent") else "stale"
+
+
+def state(agent) -> BindingState:
+    existing = getattr(agent, "_binding_state", None)
+    if existing is None:
+        existing = BindingState(agent)
+        agent._binding_state = existing
+    return existing
+
+
+def _default_controller() -> str:
+    fields = (os.environ.get("SSH_CONNECTION") or "").split()
+    return fields[0] if fields else f"local:{socket.gethostname()}"
+
+
+def _addr(address: str) -> str:
+    return str(PciAddress.parse(address))
+
+
+@op("session", allowed=(list, type(None)), controller=str)
+def session(agent, allowed=None, controller="") -> dict:
+    st = state(agent)
+    st.allowed = None if allowed is None else [_addr(a) for a in allowed]
+    if controller:
+        st.controller = controller
+    return {"allowed": st.allowed, "controller": st.controller, "pid": os.getpid(),
+            "journal_dir": st.journal.dir, "lock_dir": st.locks.dir}
+
+
+@op("bind", address=str, driver=str, force=bool, any_class=bool, allow_uio=bool, persistent=bool)
+def bind(agent, address, driver, force=False, any_class=False, allow_uio=False, persistent=False) -> dict:
+    st = state(agent)
+    address = _addr(address)
+    if address in st.held:
+        entry = st.journal.read(address) or {}
+        raise RefusedError(f"{address} is already bound to {entry.get('target')} by this session; "
+                           "restore it first")
+    lock = st.locks.acquire(address, st.owner())
+    try:
+        entry = st.journal.read(address)
+        if entry is not None:
+            kind = "persistent" if entry.get("persistent") else "stale"
+            raise RefusedError(
+                f"{address} has a {kind} journal entry (bound to {entry.get('target')} by "
+                f"{(entry.get('owner') or {}).get('controller')} at {entry.get('bound_at')}); "
+                f"run `nictest restore --host <host> {address}` first")
+        binder.preload_for_checks(st.root, address, driver)
+        plan = safety.check_bind(st.root, address, driver, session_ip=agent.session_ip, allowed=st.allowed,
+                                 force=force, any_class=any_class, allow_uio=allow_uio,
+                                 dry_run=modprobe_dry_run if st.use_udev else None)
+        result = binder.bind(st.root, plan, st.journal, lock.owner, persistent=persistent, use_udev=st.use_udev)
+    except BaseException:
+        lock.release()
+        raise
+    if persistent:
+        lock.release()  # survives the agent; `nictest restore` takes it back
+    else:
+        st.held[address] = lock
+        st.register_hook()
+    return result
+
+
+@op("restore", address=str)
+def restore(agent, address) -> dict:
+    st = state(agent)
+    address = _addr(address)
+    if address in st.held:
+        return st.restore_held(address, st.journal.read(address))
+    st.held[address] = st.locks.acquire(address, st.owner())  # DeviceHeld if another agent has it
+    return st.restore_held(address, st.journal.read(address))
+
+
+@op("restore_all", stale_only=bool)
+def restore_all(agent, stale_only=True) -> list:
+    """Restore stale entries (stale_only) or every entry nobody else holds; raises if any failed."""
+    st = state(agent)
+    done, failed = [], []
+    for entry in st.journal.entries():
+        address = entry["address"]
+        kind = st.classify(entry)
+        if kind == "held" and address not in st.held:
+            continue  # another agent's: never ours to take
+        if stale_only and kind != "stale":
+            continue
+        try:
+            if address not in st.held:
+                st.held[address] = st.locks.acquire(address, st.owner())
+            result = st.restore_held(address, st.journal.read(address))
+            result["was"] = kind
+            done.append(result)
+        except (DeviceHeld, BindError, NictestError) as exc:
+            failed.append(f"{address}: {exc}")
+    if failed:
+        restored = ", ".join(r["address"] for r in done) or "none"
+        raise BindError(f"restore_all: {len(failed)} device(s) not restored: {' | '.join(failed)} "
+                        f"(restored: {restored})")
+    return done
+
+
+def _summary(entry: Dict[str, Any], kind: str) -> Dict[str, Any]:
+    return dict(entry, kind=kind)
+
+
+@op("journal")
+def journal(agent) -> dict:
+    """Cheap (reads small files, probes locks): {held: [...], stale: [...], persistent: [...]}."""
+    st = state(agent)
+    groups: Dict[str, list] = {"held": [], "stale": [], "persistent": []}
+    for entry in st.journal.entries():
+        kind = st.classify(entry)
+        item = _summary(entry, kind)
+        item["held_by_this_agent"] = entry["address"] in st.held
+        if kind == "held" and not item["held_by_this_agent"]:
+            item["holder"] = st.locks.holder(entry["address"])
+        groups[kind].append(item)
+    return groups
+
+
+@op("stale")
+def stale(agent) -> list:
+    """Journal entries whose lock is free and that are not persistent: what `nictest status` warns about."""
+    return journal(agent)["stale"]

@@ -1,0 +1,124 @@
+"""The crash-safe bind journal: one JSON entry per device, written before any sysfs write.
+
+Each entry lives at <dir>/<address>.json and is replaced atomically: write a
+temp file in the same directory, fsync it, rename it over the entry, fsync the
+directory. A crash at any point leaves either the old entry or the new one,
+never a torn file. An entry is removed only after its restore was verified.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from typing import Any, Dict, List, Optional
+
+from nictest.errors import JournalError
+from nictest.pci import PciAddress
+
+log = logging.getLogger("nictest.binding")
+
+DEFAULT_DIR = "/var/lib/nictest/journal"
+SUFFIX = ".json"
+FORMAT = 1
+
+
+def journal_dir(path: Optional[str] = None) -> str:
+    return path or os.environ.get("NICTEST_JOURNAL_DIR") or DEFAULT_DIR
+
+
+class Journal:
+    def __init__(self, directory: Optional[str] = None) -> None:
+        self.dir = journal_dir(directory)
+
+    def path(self, address: str) -> str:
+        return os.path.join(self.dir, str(PciAddress.parse(address)) + SUFFIX)
+
+    def write(self, entry: Dict[str, Any]) -> None:
+        """Atomically create or replace the entry for entry["address"]."""
+        address = str(PciAddress.parse(entry["address"]))
+        data = json.dumps(dict(entry, format=FORMAT), indent=1, sort_keys=True).encode() + b"\n"
+        try:
+            os.makedirs(self.dir, mode=0o700, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{address}.", suffix=".tmp", dir=self.dir)
+            try:
+                try:
+                    os.write(fd, data)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.rename(tmp, self.path(address))
+            except BaseException:
+                _unlink_quietly(tmp)
+                raise
+            self._fsync_dir()
+        except OSError as exc:
+            raise JournalError(
+                f"cannot write the journal entry for {address} in {self.dir}: {exc}; "
+                "nothing was bound: check the disk and the directory's permissions"
+            ) from exc
+
+    def update(self, address: str, **changes: Any) -> Dict[str, Any]:
+        entry = self.read(address)
+        if entry is None:
+            raise JournalError(f"no journal entry for {address} in {self.dir} to update")
+        entry.update(changes)
+        self.write(entry)
+        return entry
+
+    def read(self, address: str) -> Optional[Dict[str, Any]]:
+        """The entry, or None if there is none; JournalError if it is unreadable."""
+        path = self.path(address)
+        try:
+            with open(path, "rb") as handle:
+                entry = json.loads(handle.read())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise JournalError(
+                f"journal entry {path} is unreadable ({exc}); inspect it, restore the device by hand "
+                "and delete the file"
+            ) from exc
+        if not isinstance(entry, dict) or "address" not in entry:
+            raise JournalError(f"journal entry {path} is not a bind record; inspect and delete it")
+        return entry
+
+    def remove(self, address: str) -> None:
+        _unlink_quietly(self.path(address))
+        self._fsync_dir()
+
+    def addresses(self) -> List[str]:
+        try:
+            names = os.listdir(self.dir)
+        except FileNotFoundError:
+            return []
+        return sorted(n[: -len(SUFFIX)] for n in names if n.endswith(SUFFIX) and not n.startswith("."))
+
+    def entries(self) -> List[Dict[str, Any]]:
+        found = []
+        for address in self.addresses():
+            try:
+                entry = self.read(address)
+            except JournalError as exc:
+                log.error("%s", exc)
+                entry = {"address": address, "error": str(exc)}
+            if entry is not None:
+                found.append(entry)
+        return found
+
+    def _fsync_dir(self) -> None:
+        try:
+            fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            return
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

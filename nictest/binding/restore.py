@@ -1,0 +1,111 @@
+"""Give a device back to the driver its journal entry recorded, and verify every part of it.
+
+restore = unbind from the user-space driver -> put back driver_override (clear:
+"\\n") -> drivers_probe -> wait for the netdev (udev done renaming) -> put back
+name, MAC, MTU, link, addresses -> VERIFY. The journal entry is removed only
+after verification passed; otherwise it stays and BindError says what differs.
+Idempotent: it works from any point a bind or an earlier restore stopped at.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Dict, List, Optional
+
+from nictest.binding import netstate, state, sysfs_write
+from nictest.binding.journal import Journal
+from nictest.binding.udev import DEFAULT_TIMEOUT, Watch
+from nictest.errors import BindError, NictestError
+from nictest.pci.sysfs import PathLike
+
+log = logging.getLogger("nictest.binding")
+
+
+def restore(root: PathLike, entry: Dict[str, Any], journal: Optional[Journal],
+            timeout: float = DEFAULT_TIMEOUT, use_udev: bool = True) -> Dict[str, Any]:
+    """Restore the device of `entry`; returns {address, driver, netdev, changed, restore_seconds}."""
+    address = entry["address"]
+    original = entry.get("driver")
+    saved = entry.get("net") or {"netdev": None}
+    started = time.monotonic()
+    steps: List[str] = []
+    try:
+        with Watch(address, use_udev) as watch:
+            _kernel_side(root, entry, watch, timeout, steps)
+            changed = _net_side(root, address, saved, watch, timeout, steps) if original and saved.get("netdev") else []
+    except (OSError, NictestError) as exc:
+        problem = f"restore of {address} to {original or 'no driver'} failed after [{'; '.join(steps)}]: {exc}"
+        _keep(journal, address, problem)
+        raise BindError(f"{problem}; state left: {state.describe(root, address)}; the journal entry is kept: "
+                        f"fix the cause and run `nictest restore` for {address} again") from exc
+    problems = verify(root, entry)
+    if problems:
+        problem = f"restore of {address} could not be verified: {'; '.join(problems)}"
+        _keep(journal, address, problem)
+        raise BindError(f"{problem}; state left: {state.describe(root, address)}; the journal entry is kept: "
+                        f"run `nictest restore` for {address} again or fix it by hand")
+    if journal is not None:
+        journal.remove(address)
+    seconds = round(time.monotonic() - started, 3)
+    log.info("restored %s to %s in %.3f s", address, original or "no driver", seconds)
+    return {"address": address, "driver": original, "netdev": saved.get("netdev"), "mac": saved.get("mac"),
+            "changed": changed, "steps": steps, "restore_seconds": seconds}
+
+
+def _kernel_side(root: PathLike, entry: Dict[str, Any], watch: Watch, timeout: float, steps: List[str]) -> None:
+    address, original = entry["address"], entry.get("driver")
+    current = state.driver(root, address)
+    if current is not None and current != original:
+        sysfs_write.write(root, f"sys/bus/pci/drivers/{current}/unbind", address)
+        steps.append(f"unbound from {current}")
+        watch.wait(lambda: state.driver(root, address) is None, f"unbind from {current}", timeout)
+    sysfs_write.write(root, f"sys/bus/pci/devices/{address}/driver_override", entry.get("driver_override") or "\n")
+    steps.append(f"driver_override set to {entry.get('driver_override') or '(null)'}")
+    if original and state.driver(root, address) != original:
+        sysfs_write.write(root, "sys/bus/pci/drivers_probe", address)
+        steps.append("drivers_probe")
+        watch.wait(lambda: state.driver(root, address) == original, f"re-probe by {original}", timeout)
+
+
+def _net_side(root: PathLike, address: str, saved: Dict[str, Any], watch: Watch, timeout: float,
+              steps: List[str]) -> List[str]:
+    name = saved["netdev"]
+
+    def named() -> bool:
+        names = state.netdevs(root, address)
+        # udev-source events come after udev's rules ran: once "net add" is seen the name is final
+        return bool(names) and (name in names or watch.saw("add", "net") or not watch.use_udev)
+
+    watch.wait(named, f"netdev {name} to come back", timeout)
+    current = state.netdevs(root, address)
+    current_name = name if name in current else current[0]
+    changed = netstate.put_back(root, current_name, saved)
+    steps.append(f"netdev {current_name} put back ({', '.join(changed) or 'nothing to change'})")
+    return changed
+
+
+def verify(root: PathLike, entry: Dict[str, Any]) -> List[str]:
+    """Everything that does not match the journal entry now; [] when fully restored."""
+    address = entry["address"]
+    problems = []
+    driver = state.driver(root, address)
+    if driver != entry.get("driver"):
+        problems.append(f"driver is {driver or 'none'}, expected {entry.get('driver') or 'none'}")
+    override = state.override(root, address)
+    if override != entry.get("driver_override"):
+        problems.append(f"driver_override is {override or '(null)'}, expected {entry.get('driver_override') or '(null)'}")
+    saved = entry.get("net") or {}
+    if saved.get("netdev") and driver == entry.get("driver"):
+        names = state.netdevs(root, address)
+        actual = saved["netdev"] if saved["netdev"] in names else (names[0] if names else None)
+        problems += netstate.differences(root, saved, actual)
+    return problems
+
+
+def _keep(journal: Optional[Journal], address: str, problem: str) -> None:
+    if journal is None:
+        return
+    try:
+        journal.update(address, state="restore-failed", problem=problem)
+    except NictestError as exc:
+        log.error("cannot record the failed restore of %s: %s", address, exc)

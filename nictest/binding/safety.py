@@ -1,0 +1,179 @@
+"""Refusals checked before anything is written: pure functions of a sysfs root.
+
+`check_bind` reads the device, its IOMMU group and the host's driver modules
+under `root` and either returns a Plan or raises RefusedError /
+PrerequisiteMissing whose message names the fix. Nothing here writes.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, Iterable, List, Optional
+
+from nictest.binding import drivers
+from nictest.binding.drivers import TargetDriver
+from nictest.errors import RefusedError
+from nictest.pci import PciAddress, PciDevice, read_device
+from nictest.pci.discovery import IOMMU_GROUPS, PCI_DEVICES
+from nictest.pci.sysfs import PathLike, link_name, read_text, under
+
+BRIDGE_CLASS_PREFIX = "0x0604"  # PCI-to-PCI bridge: never blocks group viability
+# Drivers vfio itself accepts next to a device it owns (drivers/vfio/vfio_main.c allow-list).
+VIABLE_DRIVERS = {"vfio-pci", "pci-stub", "pcieport"}
+NOIOMMU_PARAM = "sys/module/vfio/parameters/enable_unsafe_noiommu_mode"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the checks found: enough for bind to act without reading again."""
+
+    device: PciDevice
+    target: TargetDriver
+    module: str  # "loaded" | "builtin" | "loadable"
+    noiommu: bool  # vfio-pci through the unsafe no-IOMMU mode
+    iommu_translates: bool
+
+    @property
+    def needs_modprobe(self) -> bool:
+        return self.module == "loadable"
+
+
+def check_bind(
+    root: PathLike,
+    address: str,
+    driver: str,
+    *,
+    session_ip: Optional[str] = None,
+    allowed: Optional[Iterable[str]] = None,
+    force: bool = False,
+    any_class: bool = False,
+    allow_uio: bool = False,
+    dry_run: Optional[Callable[[str], bool]] = None,
+) -> Plan:
+    """Every refusal, in the order a tester wants to hear them; returns the Plan if none applies."""
+    target = drivers.normalise(driver)
+    device = read_device(root, address, session_ip)
+    name = str(device.address)
+    check_class(device, any_class)
+    check_allowed(device, allowed)
+    check_active(device, force)
+    if device.driver == target.name:
+        raise RefusedError(
+            f"{name} is already bound to {target.name} and nictest has no journal entry for it, so it cannot "
+            f"tell which kernel driver to give it back to; bind it back by hand "
+            f"(echo {name} > /sys/bus/pci/drivers/{target.name}/unbind; echo > driver_override; "
+            f"echo {name} > /sys/bus/pci/drivers_probe) and try again"
+        )
+    module = drivers.module_state(root, target, dry_run)
+    translates = iommu_translates(root, device)
+    noiommu = False
+    if target.name == drivers.VFIO:
+        noiommu = check_vfio_iommu(root, device)
+        if not noiommu:
+            check_group_viable(root, device)
+    else:
+        check_uio(device, translates, allow_uio)
+    return Plan(device=device, target=target, module=module, noiommu=noiommu, iommu_translates=translates)
+
+
+def check_class(device: PciDevice, any_class: bool) -> None:
+    if not device.is_network and not any_class:
+        raise RefusedError(
+            f"{device.address} is not a network controller (class {device.class_code}, "
+            f"driver {device.driver or 'none'}); nictest binds NICs only: pick a NIC from `nictest status`, "
+            "or pass --any-class if you really mean this device"
+        )
+
+
+def check_allowed(device: PciDevice, allowed: Optional[Iterable[str]]) -> None:
+    if allowed is None:
+        return
+    permitted = sorted(str(PciAddress.parse(a)) for a in allowed)
+    if str(device.address) not in permitted:
+        listed = ", ".join(permitted) if permitted else "none"
+        raise RefusedError(
+            f"{device.address} is not in this host's allow-list (nics = [{listed}]); "
+            "add it to `nics` for the host in hosts.toml if nictest may take it"
+        )
+
+
+def check_active(device: PciDevice, force: bool) -> None:
+    if device.carries_session:
+        raise RefusedError(
+            f"{device.address} ({device.netdev}) carries the SSH session to this host: binding it would cut "
+            "the connection and nictest never does that, not even with --force; pick another NIC"
+        )
+    if device.active and not force:
+        raise RefusedError(
+            f"{device.address} ({device.netdev}) is in use: {'; '.join(device.active_reasons)}; "
+            "take its addresses/routes off (or remove it from the bond/bridge) first, or pass --force"
+        )
+
+
+def group_members(root: PathLike, group: int) -> List[str]:
+    try:
+        return sorted(os.listdir(under(root, IOMMU_GROUPS, str(group), "devices")))
+    except OSError:
+        return []
+
+
+def iommu_translates(root: PathLike, device: PciDevice) -> bool:
+    """True when the device's IOMMU domain translates DMA (type DMA/DMA-FQ, not identity)."""
+    if device.iommu_group is None:
+        return False
+    kind = read_text(under(root, IOMMU_GROUPS, str(device.iommu_group), "type"))
+    # Kernels before 5.11 have no `type`: a group there means a translating IOMMU unless iommu=pt.
+    return kind != "identity"
+
+
+def check_vfio_iommu(root: PathLike, device: PciDevice) -> bool:
+    """Refuse vfio-pci where its probe would fail; True if it must use the no-IOMMU mode."""
+    if device.iommu_group is not None:
+        return False
+    param = read_text(under(root, NOIOMMU_PARAM))
+    if param is None:
+        raise RefusedError(
+            f"{device.address} has no IOMMU group and this kernel's vfio has no no-IOMMU mode "
+            f"(/{NOIOMMU_PARAM} is absent: built without CONFIG_VFIO_NOIOMMU): vfio-pci's probe would fail "
+            "with -EINVAL and leave the NIC without a driver; nothing was touched. Boot with the IOMMU on "
+            "(intel_iommu=on / amd_iommu=on, VT-d in firmware) or bind uio_pci_generic with --allow-uio"
+        )
+    if param.upper() not in ("Y", "1"):
+        raise RefusedError(
+            f"{device.address} has no IOMMU group and vfio's no-IOMMU mode is off: vfio-pci's probe would fail; "
+            f"nothing was touched. Enable the IOMMU, or (unsafe, taints the kernel) "
+            f"echo 1 > /{NOIOMMU_PARAM}"
+        )
+    return True
+
+
+def check_group_viable(root: PathLike, device: PciDevice) -> None:
+    """Every other endpoint of the group must be driverless or on a vfio-allowed driver."""
+    offenders = []
+    for member in group_members(root, device.iommu_group):
+        if member == str(device.address):
+            continue
+        path = under(root, PCI_DEVICES, member)
+        if (read_text(os.path.join(path, "class")) or "").startswith(BRIDGE_CLASS_PREFIX):
+            continue
+        driver = link_name(os.path.join(path, "driver"))
+        if driver is not None and driver not in VIABLE_DRIVERS:
+            offenders.append(f"{member} on {driver}")
+    if offenders:
+        raise RefusedError(
+            f"IOMMU group {device.iommu_group} of {device.address} is not viable for vfio-pci: "
+            f"{', '.join(offenders)} share(s) the group and stay(s) on a kernel driver, so VFIO would refuse "
+            "the group; bind those devices to vfio-pci (or unbind them) first, or pick a NIC alone in its group"
+        )
+
+
+def check_uio(device: PciDevice, translates: bool, allow_uio: bool) -> None:
+    if allow_uio:
+        return
+    why = ("uio_pci_generic gives the device unrestricted DMA to all host memory and the IOMMU does not "
+           "guard it")
+    if translates:
+        why = (f"the IOMMU translates DMA for {device.address} (group {device.iommu_group}) and "
+               "uio_pci_generic sets up no IOMMU mapping, so every DMA the NIC does would fault; use vfio-pci. "
+               "UIO also gives the device unrestricted DMA")
+    raise RefusedError(f"uio_pci_generic refused for {device.address}: {why}; pass --allow-uio to accept that")
