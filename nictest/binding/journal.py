@@ -37,7 +37,7 @@ class Journal:
     def write(self, entry: Dict[str, Any]) -> None:
         """Atomically create or replace the entry for entry["address"]."""
         address = str(PciAddress.parse(entry["address"]))
-        data = json.dumps(dict(entry, format=FORMAT), indent=1, sort_keys=True).encode() + b"\n"
+        data = json.dumps(dict(entry, address=address, format=FORMAT), indent=1, sort_keys=True).encode() + b"\n"
         try:
             os.makedirs(self.dir, mode=0o700, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{address}.", suffix=".tmp", dir=self.dir)
