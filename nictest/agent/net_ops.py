@@ -1,0 +1,28 @@
+"""Read-only views of the host's network state, as the kernel's own tools report it."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+from nictest.agent.ops import op
+from nictest.errors import PrerequisiteMissing
+
+
+def ip_json(*argv: str) -> list:
+    """`ip -j ...` as parsed JSON (argv, never a shell)."""
+    try:
+        out = subprocess.run(["ip", "-j", *argv], capture_output=True, text=True, timeout=10, check=True)
+    except FileNotFoundError:
+        raise PrerequisiteMissing("the `ip` command is missing: apt-get install iproute2") from None
+    return json.loads(out.stdout or "[]")
+
+
+@op("ip_links")
+def ip_links(agent) -> list:
+    """Every netdev as `ip -j link` reports it (ifname, address, mtu, operstate, flags)."""
+    return ip_json("link", "show")
+
+
+@op("ip_addrs")
+def ip_addrs(agent) -> list:
+    return ip_json("addr", "show")
