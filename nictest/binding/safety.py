@@ -170,8 +170,8 @@ def check_group_viable(root: PathLike, device: PciDevice) -> None:
 def check_uio(device: PciDevice, translates: bool, allow_uio: bool) -> None:
     if allow_uio:
         return
-    why = ("uio_pci_generic gives the device unrestricted DMA to all host memory and the IOMMU does not "
-           "guard it")
+    why = ("uio_pci_generic gives the device unrestricted DMA to all host memory: no IOMMU guards it, so a "
+           "wrong descriptor can overwrite any page of the host")
     if translates:
         why = (f"the IOMMU translates DMA for {device.address} (group {device.iommu_group}) and "
                "uio_pci_generic sets up no IOMMU mapping, so every DMA the NIC does would fault; use vfio-pci. "
