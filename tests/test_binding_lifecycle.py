@@ -1,0 +1,127 @@
+"""bind/restore against a fake kernel on a synthetic tree: order of steps, rollback, verification."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from fakesysfs import FakeSysfs
+from nictest.binding import bind as binder
+from nictest.binding import netstate, restore as restorer, safety, state, sysfs_write
+from nictest.binding.journal import Journal
+from nictest.errors import BindError
+
+NIC = "0000:00:03.0"
+MAC = "52:54:00:00:00:03"
+
+
+class FakeKernel:
+    """Applies the sysfs writes bind/restore make the way the kernel would, on a FakeSysfs tree."""
+
+    def __init__(self, root, journal, fail_probe_of=None, mac_after_restore=MAC):
+        self.root, self.journal = root, journal
+        self.fake = FakeSysfs.__new__(FakeSysfs)
+        self.fake.root = root
+        self.fake._device_dirs = {NIC: root / "sys/devices/pci0000:00" / NIC}
+        self.fail_probe_of, self.mac_after_restore = fail_probe_of, mac_after_restore
+        self.writes, self.ip_calls = [], []
+
+    def write(self, root, path, value):
+        assert self.journal.read(NIC) is not None, "a sysfs write happened before the journal entry"
+        self.writes.append((path, value))
+        device = self.fake._device_dirs[NIC]
+        if path.endswith("driver_override"):
+            (device / "driver_override").write_text((value.strip() or "(null)") + "\n")
+        elif path.endswith("/unbind"):
+            driver = path.split("/")[-2]
+            os.unlink(device / "driver")
+            os.unlink(self.root / "sys/bus/pci/drivers" / driver / value)
+            for name in state.netdevs(self.root, NIC):
+                shutil.rmtree(device / "net" / name)
+                os.unlink(self.root / "sys/class/net" / name)
+        elif path.endswith("drivers_probe"):
+            override = state.override(self.root, NIC)
+            driver = override or "e1000e"
+            if driver == self.fail_probe_of:
+                raise OSError(22, "Invalid argument")
+            self.fake.bind(NIC, driver)
+            if driver == "vfio-pci":
+                (self.root / "dev/vfio").mkdir(parents=True, exist_ok=True)
+                (self.root / "dev/vfio/3").write_text("")
+            elif driver == "e1000e":
+                self.fake.add_netdev("enp0s3", pci=NIC, mac=self.mac_after_restore, operstate="down", carrier=None)
+                (self.root / "sys/class/net/enp0s3/flags").write_text("0x1002\n")
+
+    def run_ip(self, *args):
+        self.ip_calls.append(args)
+        return "[]" if args[:2] == ("-j", "addr") else ""
+
+
+@pytest.fixture
+def kernel(tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    fake = FakeSysfs(root)
+    fake.add_pci(NIC, driver="e1000e", module="e1000e", iommu_group=3)
+    fake.enable_iommu_class()
+    (root / "sys/bus/pci/drivers/vfio-pci").mkdir()
+    fake.add_netdev("enp0s3", pci=NIC, mac=MAC, operstate="down", carrier=None)
+    (root / "sys/class/net/enp0s3/flags").write_text("0x1002\n")
+    journal = Journal(str(tmp_path / "journal"))
+    kern = FakeKernel(root, journal)
+    monkeypatch.setattr(sysfs_write, "write", kern.write)
+    monkeypatch.setattr(netstate, "run_ip", kern.run_ip)
+    return kern
+
+
+def do_bind(kernel, driver="vfio-pci"):
+    plan = safety.check_bind(kernel.root, NIC, driver)
+    return binder.bind(kernel.root, plan, kernel.journal, {"controller": "t", "pid": 1, "since": "now"},
+                       use_udev=False, timeout=2)
+
+
+def test_bind_then_restore(kernel):
+    result = do_bind(kernel)
+    assert result["driver"] == "vfio-pci" and result["device_node"] == "/dev/vfio/3" and result["seconds"] >= 0
+    assert [p for p, _ in kernel.writes] == ["sys/bus/pci/devices/0000:00:03.0/driver_override",
+                                             "sys/bus/pci/drivers/e1000e/unbind", "sys/bus/pci/drivers_probe"]
+    entry = kernel.journal.read(NIC)
+    assert entry["state"] == "bound" and entry["driver"] == "e1000e" and entry["net"]["mac"] == MAC
+    assert state.netdevs(kernel.root, NIC) == []
+
+    done = restorer.restore(kernel.root, entry, kernel.journal, use_udev=False, timeout=2)
+    assert done["driver"] == "e1000e" and done["netdev"] == "enp0s3" and done["restore_seconds"] >= 0
+    assert kernel.writes[3:] == [("sys/bus/pci/drivers/vfio-pci/unbind", NIC),
+                                 ("sys/bus/pci/devices/0000:00:03.0/driver_override", "\n"),
+                                 ("sys/bus/pci/drivers_probe", NIC)]
+    assert state.driver(kernel.root, NIC) == "e1000e" and state.override(kernel.root, NIC) is None
+    assert kernel.journal.read(NIC) is None
+
+
+def test_failed_probe_rolls_back_to_the_kernel_driver(kernel):
+    kernel.fail_probe_of = "vfio-pci"  # the lab2 trap, had safety not caught it
+    with pytest.raises(BindError) as failed:
+        do_bind(kernel)
+    message = str(failed.value)
+    assert "Invalid argument" in message and "Rolled back" in message and "driver e1000e" in message
+    assert state.driver(kernel.root, NIC) == "e1000e" and state.override(kernel.root, NIC) is None
+    assert state.netdevs(kernel.root, NIC) == ["enp0s3"]
+    assert kernel.journal.read(NIC) is None
+
+
+def test_unverified_restore_keeps_the_journal_entry(kernel):
+    do_bind(kernel)
+    kernel.mac_after_restore = "52:54:00:99:99:99"  # and `ip link set address` (faked) changes nothing
+    with pytest.raises(BindError, match=r"MAC is 52:54:00:99:99:99, expected 52:54:00:00:00:03.*journal entry is kept"):
+        restorer.restore(kernel.root, kernel.journal.read(NIC), kernel.journal, use_udev=False, timeout=2)
+    assert ("link", "set", "dev", "enp0s3", "address", MAC) in kernel.ip_calls
+    assert kernel.journal.read(NIC)["state"] == "restore-failed"
+
+
+def test_restore_is_idempotent_after_a_crash_before_any_write(kernel):
+    plan = safety.check_bind(kernel.root, NIC, "vfio-pci")
+    entry = binder.journal_entry(kernel.root, plan, {"controller": "t"}, persistent=False)
+    kernel.journal.write(entry)  # the agent died right after journaling
+    restorer.restore(kernel.root, entry, kernel.journal, use_udev=False, timeout=2)
+    assert kernel.writes == [("sys/bus/pci/devices/0000:00:03.0/driver_override", "\n")]
+    assert kernel.journal.read(NIC) is None
