@@ -1,0 +1,110 @@
+/* frame.c - build and check nictest test frames (see frame.h). */
+#include <errno.h>
+#include <string.h>
+
+#include "frame.h"
+#include "internal.h"
+#include "regs.h"
+
+static const uint8_t MAGIC[4] = {'N', 'T', 'P', 'M'};
+
+int frame_size_ok(uint32_t size)
+{
+    if (size < PMD_FRAME_MIN || size > PMD_FRAME_MAX)
+        return pmd_fail(EINVAL, "frame size %u: must be %d..%d bytes (without FCS)", size, PMD_FRAME_MIN,
+                        PMD_FRAME_MAX);
+    return 0;
+}
+
+void frame_gen_init(struct frame_gen *g, const uint8_t *dst, const uint8_t *src, uint32_t size, uint64_t seq,
+                    uint16_t kind)
+{
+    static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    memcpy(g->header, dst ? dst : bcast, 6);
+    memcpy(g->header + 6, src, 6);
+    g->header[12] = PMD_ETHERTYPE >> 8;
+    g->header[13] = PMD_ETHERTYPE & 0xff;
+    g->size = size;
+    g->seq = seq;
+    g->kind = kind;
+}
+
+static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+
+uint32_t frame_write(struct frame_gen *g, uint8_t *buf)
+{
+    uint64_t seq = g->seq++;
+    memcpy(buf, g->header, 14);
+    memcpy(buf + 14, MAGIC, 4);
+    memcpy(buf + 18, &seq, 8); /* x86: little endian */
+    put16(buf + 26, (uint16_t)g->size);
+    put16(buf + 28, g->kind);
+    uint8_t p = (uint8_t)(seq * 31);
+    for (uint32_t i = FRAME_HDR; i < g->size; i++)
+        buf[i] = p++;
+    return g->size;
+}
+
+int frame_check(const uint8_t *d, uint32_t len, uint64_t *seq, uint16_t *kind)
+{
+    if (len < FRAME_HDR || d[12] != (PMD_ETHERTYPE >> 8) || d[13] != (PMD_ETHERTYPE & 0xff) ||
+        memcmp(d + 14, MAGIC, 4) != 0)
+        return FRAME_FOREIGN;
+    memcpy(seq, d + 18, 8);
+    *kind = get16(d + 28);
+    if (get16(d + 26) != len)
+        return FRAME_BAD;
+    uint8_t p = (uint8_t)(*seq * 31);
+    for (uint32_t i = FRAME_HDR; i < len; i++)
+        if (d[i] != p++)
+            return FRAME_BAD;
+    return FRAME_GOOD;
+}
+
+void rx_acc_init(struct rx_acc *a, struct pmd_rx_result *r, uint64_t expect_seq)
+{
+    memset(r, 0, sizeof *r);
+    a->r = r;
+    a->expect = expect_seq;
+    a->first_ns = a->last_ns = 0;
+}
+
+void rx_acc_frame(struct rx_acc *a, const uint8_t *d, uint32_t len, uint8_t errors)
+{
+    struct pmd_rx_result *r = a->r;
+    uint64_t seq;
+    uint16_t kind;
+    if (errors)
+        r->desc_errors++;
+    int v = frame_check(d, len, &seq, &kind);
+    if (v == FRAME_FOREIGN) {
+        r->foreign++;
+        return;
+    }
+    uint64_t now = pmd_now_ns();
+    if (r->packets == 0) {
+        a->first_ns = now;
+        r->first_seq = seq;
+    }
+    a->last_ns = now;
+    r->packets++;
+    r->bytes += len;
+    if (v == FRAME_BAD || errors)
+        r->bad++;
+    if (seq == a->expect) {
+        a->expect = seq + 1;
+    } else if (seq > a->expect) {
+        r->lost += seq - a->expect;
+        a->expect = seq + 1;
+    } else {
+        r->out_of_order++;
+    }
+    r->last_seq = seq;
+}
+
+void rx_acc_finish(struct rx_acc *a, uint64_t start_ns)
+{
+    a->r->ns = pmd_now_ns() - start_ns;
+    a->r->active_ns = a->last_ns - a->first_ns;
+}

@@ -1,0 +1,259 @@
+/* loops.c - the packet loops: all per-packet work happens here, in C.
+ * Every loop is bounded by timeout_ms without progress (tx) or in total (rx). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+
+#include "frame.h"
+#include "internal.h"
+#include "regs.h"
+
+#define BURST 32
+#define MS 1000000ull
+
+struct tx_ctx {
+    struct frame_gen gen;
+    uint64_t left; /* frames still to queue */
+};
+
+static uint32_t tx_fill(void *opaque, uint8_t *buf, uint32_t capacity)
+{
+    struct tx_ctx *c = opaque;
+    if (c->left == 0 || capacity < c->gen.size)
+        return 0;
+    c->left--;
+    return frame_write(&c->gen, buf);
+}
+
+static void rx_recv(void *opaque, const uint8_t *data, uint32_t len, uint8_t errors)
+{
+    rx_acc_frame(opaque, data, len, errors);
+}
+
+static int port_ok(struct pmd_port *port)
+{
+    if (!port || !port->started)
+        return pmd_fail(ENOTCONN, "port is not open and started");
+    return 0;
+}
+
+/* Queue up to `max` frames (rate-limited), returns queued or -errno. */
+static int tx_step(struct pmd_port *port, struct tx_ctx *c, uint64_t start, uint64_t queued, uint64_t rate_pps,
+                   struct pmd_tx_result *r)
+{
+    uint32_t max = BURST;
+    if (rate_pps) {
+        uint64_t allowed = (pmd_now_ns() - start) * rate_pps / 1000000000ull + 1;
+        if (allowed <= queued)
+            return 0;
+        if (allowed - queued < max)
+            max = (uint32_t)(allowed - queued);
+    }
+    int n = port->ops->tx_burst(port, max, tx_fill, c);
+    if (n == 0 && c->left)
+        r->ring_full++;
+    return n;
+}
+
+int pmd_tx_loop(struct pmd_port *port, uint64_t count, uint32_t size, uint64_t seq_start, const uint8_t *dst_mac,
+                uint64_t rate_pps, uint32_t timeout_ms, struct pmd_tx_result *r)
+{
+    int rc;
+    pmd_clear_error();
+    memset(r, 0, sizeof *r);
+    if ((rc = port_ok(port)) < 0 || (rc = frame_size_ok(size)) < 0)
+        return rc;
+    struct tx_ctx c = {.left = count};
+    frame_gen_init(&c.gen, dst_mac, port->mac, size, seq_start, FRAME_DATA);
+    uint64_t start = pmd_now_ns(), progress = start, queued = 0;
+    uint64_t limit = (uint64_t)timeout_ms * MS;
+    int in_flight = 0;
+    for (;;) {
+        int n = c.left ? tx_step(port, &c, start, queued, rate_pps, r) : 0;
+        if (n < 0)
+            return n;
+        in_flight = port->ops->tx_clean(port);
+        uint64_t now = pmd_now_ns();
+        if (n > 0 || (uint64_t)in_flight < queued - r->packets)
+            progress = now;
+        queued += (uint64_t)n;
+        r->packets = queued - (uint64_t)in_flight;
+        if (c.left == 0 && in_flight == 0)
+            break;
+        if (now - progress > limit) {
+            r->ns = now - start;
+            r->bytes = r->packets * size;
+            r->next_seq = seq_start + queued;
+            return pmd_fail(ETIMEDOUT, "TX stalled for %u ms: %llu of %llu frames done, %d descriptors "
+                                       "not completed (link down? TCTL?)", timeout_ms,
+                            (unsigned long long)r->packets, (unsigned long long)count, in_flight);
+        }
+    }
+    r->ns = pmd_now_ns() - start;
+    r->bytes = r->packets * size;
+    r->next_seq = seq_start + queued;
+    return 0;
+}
+
+int pmd_rx_loop(struct pmd_port *port, uint64_t count, uint64_t expect_seq, uint32_t timeout_ms,
+                struct pmd_rx_result *r)
+{
+    int rc;
+    pmd_clear_error();
+    memset(r, 0, sizeof *r);
+    if ((rc = port_ok(port)) < 0)
+        return rc;
+    struct rx_acc acc;
+    rx_acc_init(&acc, r, expect_seq);
+    uint64_t start = pmd_now_ns(), deadline = start + (uint64_t)timeout_ms * MS;
+    while (r->packets < count) {
+        int n = port->ops->rx_burst(port, BURST, rx_recv, &acc);
+        if (n < 0)
+            return n;
+        if (n == 0 && pmd_now_ns() >= deadline) {
+            r->timed_out = 1;
+            break;
+        }
+    }
+    rx_acc_finish(&acc, start);
+    return 0;
+}
+
+int pmd_txrx_loop(struct pmd_port *tx, struct pmd_port *rx, uint64_t count, uint32_t size, uint64_t seq_start,
+                  uint32_t timeout_ms, struct pmd_tx_result *tr, struct pmd_rx_result *rr)
+{
+    int rc;
+    pmd_clear_error();
+    memset(tr, 0, sizeof *tr);
+    if ((rc = port_ok(tx)) < 0 || (rc = port_ok(rx)) < 0 || (rc = frame_size_ok(size)) < 0)
+        return rc;
+    struct tx_ctx c = {.left = count};
+    frame_gen_init(&c.gen, rx->mac, tx->mac, size, seq_start, FRAME_DATA);
+    struct rx_acc acc;
+    rx_acc_init(&acc, rr, seq_start);
+    uint64_t start = pmd_now_ns(), progress = start, queued = 0, tx_done_ns = 0;
+    uint64_t limit = (uint64_t)timeout_ms * MS;
+    for (;;) {
+        int n = c.left ? tx_step(tx, &c, start, queued, 0, tr) : 0;
+        if (n < 0)
+            return n;
+        queued += (uint64_t)n;
+        int in_flight = tx->ops->tx_clean(tx);
+        uint64_t done = queued - (uint64_t)in_flight;
+        int m = rx->ops->rx_burst(rx, BURST, rx_recv, &acc);
+        if (m < 0)
+            return m;
+        uint64_t now = pmd_now_ns();
+        if (n > 0 || m > 0 || done != tr->packets)
+            progress = now;
+        tr->packets = done;
+        if (!tx_done_ns && c.left == 0 && in_flight == 0)
+            tx_done_ns = now;
+        if (rr->packets >= count && tx_done_ns)
+            break;
+        if (now - progress > limit) {
+            rr->timed_out = 1;
+            break;
+        }
+    }
+    tr->ns = (tx_done_ns ? tx_done_ns : pmd_now_ns()) - start;
+    tr->bytes = tr->packets * size;
+    tr->next_seq = seq_start + queued;
+    rx_acc_finish(&acc, start);
+    return 0;
+}
+
+/* ---- ping-pong ---- */
+struct pp_ctx {
+    uint64_t want_seq;
+    uint16_t want_kind;
+    int seen;
+    int bad;
+    uint32_t len;
+};
+
+static void pp_recv(void *opaque, const uint8_t *d, uint32_t len, uint8_t errors)
+{
+    struct pp_ctx *c = opaque;
+    uint64_t seq;
+    uint16_t kind;
+    int v = frame_check(d, len, &seq, &kind);
+    if (v == FRAME_FOREIGN || kind != c->want_kind || seq != c->want_seq)
+        return;
+    c->seen = 1;
+    c->len = len;
+    if (v == FRAME_BAD || errors)
+        c->bad = 1;
+}
+
+struct one_ctx {
+    struct frame_gen gen;
+    int done;
+};
+
+static uint32_t one_fill(void *opaque, uint8_t *buf, uint32_t capacity)
+{
+    struct one_ctx *c = opaque;
+    if (c->done || capacity < c->gen.size)
+        return 0;
+    c->done = 1;
+    return frame_write(&c->gen, buf);
+}
+
+static int send_one(struct pmd_port *from, const uint8_t *dst, uint32_t size, uint64_t seq, uint16_t kind)
+{
+    struct one_ctx c = {.done = 0};
+    frame_gen_init(&c.gen, dst, from->mac, size, seq, kind);
+    int n = from->ops->tx_burst(from, 1, one_fill, &c);
+    return n < 0 ? n : (n == 1 ? 0 : -EAGAIN);
+}
+
+static int wait_for(struct pmd_port *port, struct pp_ctx *c, uint64_t deadline)
+{
+    while (!c->seen) {
+        int n = port->ops->rx_burst(port, BURST, pp_recv, c);
+        if (n < 0)
+            return n;
+        if (n == 0 && pmd_now_ns() >= deadline)
+            return -ETIMEDOUT;
+    }
+    return 0;
+}
+
+int pmd_pingpong(struct pmd_port *a, struct pmd_port *b, uint64_t count, uint32_t size, uint32_t timeout_ms,
+                 struct pmd_pingpong_result *r)
+{
+    int rc;
+    pmd_clear_error();
+    memset(r, 0, sizeof *r);
+    if ((rc = port_ok(a)) < 0 || (rc = port_ok(b)) < 0 || (rc = frame_size_ok(size)) < 0)
+        return rc;
+    r->min_ns = UINT64_MAX;
+    for (uint64_t seq = 0; seq < count; seq++) {
+        uint64_t t0 = pmd_now_ns(), deadline = t0 + (uint64_t)timeout_ms * MS;
+        if ((rc = send_one(a, b->mac, size, seq, FRAME_PING)) < 0)
+            return pmd_fail(-rc, "ping %llu: TX ring of port A busy", (unsigned long long)seq);
+        r->sent++;
+        struct pp_ctx ping = {.want_seq = seq, .want_kind = FRAME_PING};
+        if (wait_for(b, &ping, deadline) < 0)
+            break;
+        if ((rc = send_one(b, a->mac, size, seq, FRAME_PONG)) < 0)
+            return pmd_fail(-rc, "pong %llu: TX ring of port B busy", (unsigned long long)seq);
+        struct pp_ctx pong = {.want_seq = seq, .want_kind = FRAME_PONG};
+        if (wait_for(a, &pong, deadline) < 0)
+            break;
+        uint64_t rtt = pmd_now_ns() - t0;
+        r->answered++;
+        r->bad += (uint64_t)(ping.bad | pong.bad);
+        r->total_ns += rtt;
+        if (rtt < r->min_ns)
+            r->min_ns = rtt;
+        if (rtt > r->max_ns)
+            r->max_ns = rtt;
+    }
+    if (r->answered == 0)
+        r->min_ns = 0;
+    a->ops->tx_clean(a);
+    b->ops->tx_clean(b);
+    return 0;
+}

@@ -1,0 +1,232 @@
+/*
+ * pmd.h - the one header cffi's cdef sees (nictest.pmd._build strips the
+ * preprocessor lines below and hands the rest to ffibuilder.cdef).
+ *
+ * Rules for everything declared here:
+ *   - plain C only: opaque handles, plain structs, enums; no macros;
+ *   - every function returns 0 (or a count >= 0) on success and -errno on
+ *     failure; nothing calls exit() or abort(); every wait on the device is
+ *     bounded by a timeout;
+ *   - pmd_last_error() gives a human sentence about the last failure in this
+ *     thread (which file, which ioctl, what to check).
+ */
+#ifndef NICTEST_PMD_H
+#define NICTEST_PMD_H
+#include <stdint.h>
+#include <stddef.h>
+
+/* ---- opaque handles ---------------------------------------------------- */
+struct pmd_port;
+
+/* ---- constants --------------------------------------------------------- */
+enum pmd_backend {
+    PMD_BACKEND_VFIO = 1,
+    PMD_BACKEND_UIO = 2
+};
+
+enum pmd_limits {
+    PMD_MAX_REGIONS = 16,
+    PMD_MAX_IRQS = 8,
+    PMD_MAX_NAMED_REGS = 48,
+    PMD_FRAME_MIN = 60,      /* frame length without FCS */
+    PMD_FRAME_MAX = 1514,
+    PMD_BUF_SIZE = 2048,     /* one RX/TX buffer (RCTL.BSIZE 2 KiB) */
+    PMD_HUGEPAGE_SIZE = 2097152,
+    PMD_ETHERTYPE = 0x88B5   /* IEEE local experimental */
+};
+
+enum pmd_reset_kind {
+    PMD_RESET_NONE = 0,      /* only re-initialise the registers */
+    PMD_RESET_VFIO = 1,      /* VFIO_DEVICE_RESET (function-level) */
+    PMD_RESET_CTRL_RST = 2   /* CTRL.RST software reset of the MAC */
+};
+
+/* ---- plain result structs ---------------------------------------------- */
+struct pmd_region_info {
+    uint32_t index;
+    uint32_t flags;          /* VFIO_REGION_INFO_FLAG_* (READ 1, WRITE 2, MMAP 4) */
+    uint64_t size;
+    uint64_t offset;         /* offset of the region in the device fd */
+};
+
+struct pmd_irq_info {
+    uint32_t index;
+    uint32_t flags;
+    uint32_t count;
+};
+
+struct pmd_port_info {
+    int backend;                         /* enum pmd_backend */
+    char address[16];                    /* 0000:00:03.0 */
+    char driver[16];                     /* ops table name, e.g. "e1000e" */
+    uint16_t vendor;
+    uint16_t device;
+    uint16_t pci_command;                /* after bus mastering was enabled */
+    int vfio_api_version;                /* -1 for UIO */
+    int iommu_group;                     /* -1 for UIO */
+    uint32_t num_regions;
+    uint32_t num_irqs;
+    struct pmd_region_info regions[16];
+    struct pmd_irq_info irqs[8];
+    uint64_t bar0_size;
+    uint8_t mac[6];
+    uint32_t status;                     /* device STATUS register */
+    int link_up;
+    uint32_t rx_ring_size;
+    uint32_t tx_ring_size;
+    uint64_t dma_size;                   /* bytes of hugepage memory */
+    uint64_t dma_bus_base;               /* IOVA (VFIO) or physical (UIO) */
+    uint64_t rx_ring_bus;
+    uint64_t tx_ring_bus;
+};
+
+struct pmd_named_reg {
+    char name[16];
+    uint32_t offset;
+    uint32_t value;
+};
+
+/* Hardware counters; the device clears them on read, the port accumulates. */
+struct pmd_stats {
+    uint64_t rx_packets;     /* GPRC */
+    uint64_t tx_packets;     /* GPTC */
+    uint64_t rx_missed;      /* MPC */
+    uint64_t rx_bytes;       /* GORC */
+    uint64_t tx_bytes;       /* GOTC */
+    uint64_t rx_no_buffer;   /* RNBC */
+    uint64_t crc_errors;     /* CRCERRS */
+};
+
+struct pmd_tx_result {
+    uint64_t packets;        /* completed by the device (DD) */
+    uint64_t bytes;          /* frame bytes without FCS */
+    uint64_t ns;             /* first enqueue to last completion */
+    uint64_t ring_full;      /* bursts that found no free descriptor */
+    uint64_t next_seq;       /* sequence number to continue with */
+};
+
+struct pmd_rx_result {
+    uint64_t packets;        /* our frames (ethertype + magic), good or bad */
+    uint64_t bytes;
+    uint64_t bad;            /* wrong length or pattern */
+    uint64_t out_of_order;   /* sequence lower than expected (reorder, duplicate) */
+    uint64_t lost;           /* sum of forward gaps in the sequence */
+    uint64_t foreign;        /* frames that are not ours (other ethertype...) */
+    uint64_t desc_errors;    /* descriptors with a non-zero errors byte */
+    uint64_t first_seq;
+    uint64_t last_seq;
+    uint64_t ns;             /* whole call */
+    uint64_t active_ns;      /* first to last of our frames */
+    int timed_out;
+};
+
+struct pmd_pingpong_result {
+    uint64_t sent;
+    uint64_t answered;
+    uint64_t bad;
+    uint64_t min_ns;
+    uint64_t max_ns;
+    uint64_t total_ns;       /* sum of round trips */
+};
+
+/* A piece of the port's DMA memory, e.g. a canary for isolation tests. */
+struct pmd_buffer {
+    void *virt;
+    uint64_t bus;            /* IOVA (VFIO) or physical address (UIO) */
+    uint64_t offset;         /* offset in the port's DMA memory */
+    uint64_t size;
+};
+
+/* Legacy descriptors (82574L datasheet 7.1.4 / 7.2.10.1, same as 8254x).
+ * Declared here so tests can check layouts with ffi.sizeof; static-asserted
+ * to 16 bytes in drivers/e1000e_regs.h. */
+struct pmd_e1000_rx_desc {
+    uint64_t addr;
+    uint16_t length;
+    uint16_t csum;
+    uint8_t status;          /* DD bit 0, EOP bit 1 */
+    uint8_t errors;
+    uint16_t special;
+};
+
+struct pmd_e1000_tx_desc {
+    uint64_t addr;
+    uint16_t length;
+    uint8_t cso;
+    uint8_t cmd;             /* EOP 0x01, IFCS 0x02, RS 0x08 */
+    uint8_t status;          /* DD bit 0 */
+    uint8_t css;
+    uint16_t special;
+};
+
+/* ---- errors -------------------------------------------------------------- */
+const char *pmd_last_error(void);
+
+/* ---- hugepages ----------------------------------------------------------- */
+/* Free and total 2 MiB hugepages from sysfs. */
+int pmd_hugepages(long *free_pages, long *total_pages);
+
+/* ---- ports ----------------------------------------------------------------- */
+/* Open a NIC already bound to vfio-pci (backend VFIO) or uio_pci_generic (UIO):
+ * map BAR0, enable bus mastering, allocate hugepage DMA memory, map it for the
+ * device (VFIO: at iova_base; 0 means the default 0x10000000), bring up the
+ * rings. Ring sizes: powers of two, multiples of 8, 8..4096. */
+int pmd_port_open(const char *address, int backend, uint32_t rx_ring, uint32_t tx_ring,
+                  uint64_t iova_base, struct pmd_port **out);
+/* Disable RX/TX, then unmap DMA memory, unmap BAR0, close fds. NULL is a no-op. */
+void pmd_port_close(struct pmd_port *port);
+int pmd_port_info(struct pmd_port *port, struct pmd_port_info *info);
+int pmd_port_regs(struct pmd_port *port, struct pmd_named_reg *out, uint32_t max, uint32_t *count);
+int pmd_port_stats(struct pmd_port *port, struct pmd_stats *stats);
+/* Link state; waits up to timeout_ms for link up (0: just read). */
+int pmd_port_link(struct pmd_port *port, uint32_t timeout_ms, int *up, uint32_t *status);
+/* Reset (enum pmd_reset_kind), then re-initialise every register the driver uses. */
+int pmd_port_reset(struct pmd_port *port, int kind);
+
+/* Raw BAR0 access: offset 4-aligned and inside BAR0, else -EINVAL. */
+int pmd_reg_read(struct pmd_port *port, uint32_t offset, uint32_t *value);
+int pmd_reg_write(struct pmd_port *port, uint32_t offset, uint32_t value);
+
+/* ---- DMA control (for IOMMU isolation checks) ---------------------------- */
+/* Carve size bytes (2 KiB aligned, never across a hugepage) from the port's
+ * spare DMA memory; it is mapped for the device like the rest. */
+int pmd_dma_alloc(struct pmd_port *port, uint64_t size, struct pmd_buffer *out);
+/* VFIO only: map [offset, offset+size) of the port's DMA memory at iova /
+ * remove a mapping. Sizes and addresses 4 KiB aligned. -ENOTSUP for UIO. */
+int pmd_dma_map(struct pmd_port *port, uint64_t iova, uint64_t offset, uint64_t size);
+int pmd_dma_unmap(struct pmd_port *port, uint64_t iova, uint64_t size);
+/* Point the RX descriptor the device fills next at bus address `bus`; the
+ * rx loop puts the ring's own buffer back after that descriptor completes. */
+int pmd_rx_point_next(struct pmd_port *port, uint64_t bus);
+/* Queue one frame of `size` bytes whose TX descriptor reads from `bus`
+ * (any address); waits up to timeout_ms for the descriptor to complete. */
+int pmd_tx_from(struct pmd_port *port, uint64_t bus, uint32_t size, uint32_t timeout_ms);
+
+/* ---- packet loops (all per-packet work is here, in C) --------------------- */
+/* Frames: dst (NULL: broadcast), src = our MAC, ethertype 0x88B5, magic,
+ * 64-bit sequence number from seq_start, length, pattern derived from seq.
+ * size: 60..1514 bytes without FCS. rate_pps 0: as fast as the ring allows.
+ * timeout_ms bounds the time without progress. */
+int pmd_tx_loop(struct pmd_port *port, uint64_t count, uint32_t size, uint64_t seq_start,
+                const uint8_t *dst_mac, uint64_t rate_pps, uint32_t timeout_ms,
+                struct pmd_tx_result *result);
+/* Receive until `count` of our frames arrived or timeout_ms passed (then
+ * result->timed_out = 1 and the call still returns 0). expect_seq is the first
+ * sequence number expected (for the lost/out_of_order accounting). */
+int pmd_rx_loop(struct pmd_port *port, uint64_t count, uint64_t expect_seq, uint32_t timeout_ms,
+                struct pmd_rx_result *result);
+/* Both directions in one thread: tx on `tx`, rx on `rx`, interleaved bursts. */
+int pmd_txrx_loop(struct pmd_port *tx, struct pmd_port *rx, uint64_t count, uint32_t size,
+                  uint64_t seq_start, uint32_t timeout_ms,
+                  struct pmd_tx_result *tx_result, struct pmd_rx_result *rx_result);
+/* Ping-pong between two ports (a sends, b echoes): round-trip times. */
+int pmd_pingpong(struct pmd_port *a, struct pmd_port *b, uint64_t count, uint32_t size,
+                 uint32_t timeout_ms, struct pmd_pingpong_result *result);
+
+/* ---- the kernel path, same frames (AF_PACKET on a netdev) ------------------ */
+int pmd_kernel_tx_loop(const char *ifname, uint64_t count, uint32_t size, uint64_t seq_start,
+                       const uint8_t *dst_mac, uint32_t timeout_ms, struct pmd_tx_result *result);
+int pmd_kernel_rx_loop(const char *ifname, uint64_t count, uint64_t expect_seq, uint32_t timeout_ms,
+                       struct pmd_rx_result *result);
+
+#endif

@@ -1,0 +1,282 @@
+"""Python face of the C poll-mode driver: `Port` and the loop functions.
+
+Every C call returns 0 or -errno; `_check` turns a negative value into
+`PmdError(op, errno, message)` with os.strerror and the C side's own sentence
+(pmd_last_error). Python configures and reads results; the C loops do all
+per-packet work (cffi releases the GIL during each call).
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Dict, List, Optional
+
+from nictest.errors import PmdError
+
+BACKENDS = {"vfio": 1, "uio": 2}
+RESETS = {"none": 0, "vfio": 1, "ctrl_rst": 2}
+VFIO_REGION_NAMES = ("BAR0", "BAR1", "BAR2", "BAR3", "BAR4", "BAR5", "ROM", "CONFIG", "VGA")
+VFIO_IRQ_NAMES = ("INTX", "MSI", "MSIX", "ERR", "REQ")
+
+
+def pmd_error(op: str, rc: int, context: str = "", detail: str = "") -> PmdError:
+    """The PmdError for C return code `rc` (-errno) of `op`."""
+    err = -rc if rc < 0 else rc
+    text = f"pmd {op}"
+    if context:
+        text += f" ({context})"
+    text += f": {os.strerror(err)} [errno {err}]"
+    if detail:
+        text += f": {detail}"
+    return PmdError(op, err, text)
+
+
+def _module():
+    from nictest.pmd.build import load
+
+    return load()
+
+
+def _check(lib, ffi, op: str, rc: int, context: str = "") -> int:
+    if rc < 0:
+        detail = ffi.string(lib.pmd_last_error()).decode(errors="replace")
+        raise pmd_error(op, rc, context, detail)
+    return rc
+
+
+def _struct_dict(ffi, cdata) -> dict:
+    ctype = ffi.typeof(cdata)
+    if ctype.kind == "pointer":
+        ctype = ctype.item
+    return {name: getattr(cdata, name) for name, _ in ctype.fields}
+
+
+def _mac_str(raw) -> str:
+    return ":".join(f"{b:02x}" for b in bytes(raw))
+
+
+def _mac_bytes(mac: Optional[str]):
+    if mac is None:
+        return None
+    parts = mac.split(":")
+    if len(parts) != 6:
+        raise ValueError(f"MAC {mac!r}: want six hex bytes separated by ':'")
+    return bytes(int(p, 16) for p in parts)
+
+
+def _rx_dict(res: dict) -> dict:
+    res["timed_out"] = bool(res["timed_out"])
+    res["seconds"] = res.pop("ns") / 1e9
+    active = res.pop("active_ns") / 1e9
+    res["active_seconds"] = active
+    res["pps"] = (res["packets"] - 1) / active if active > 0 and res["packets"] > 1 else 0.0
+    res["errors"] = res["bad"] + res["desc_errors"]
+    return res
+
+
+def _tx_dict(res: dict) -> dict:
+    res["seconds"] = res.pop("ns") / 1e9
+    res["pps"] = res["packets"] / res["seconds"] if res["seconds"] > 0 else 0.0
+    return res
+
+
+class Port:
+    """One NIC opened by the C driver. Close it explicitly (or use `with`);
+    the garbage collector closes a forgotten one as a last resort."""
+
+    def __init__(self, address: str, backend: str = "vfio", rx_ring: int = 512, tx_ring: int = 512,
+                 iova_base: int = 0) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend {backend!r}: use one of {', '.join(BACKENDS)}")
+        mod = _module()
+        self.ffi, self.lib = mod.ffi, mod.lib
+        self.address = address
+        self.backend = backend
+        self._lock = threading.Lock()  # C ports are not thread-safe: one call at a time
+        out = self.ffi.new("struct pmd_port **")
+        rc = self.lib.pmd_port_open(address.encode(), BACKENDS[backend], rx_ring, tx_ring, iova_base, out)
+        _check(self.lib, self.ffi, "open", rc, f"{address} via {backend}")
+        self._handle = self.ffi.gc(out[0], self.lib.pmd_port_close)
+
+    # --- lifecycle ---------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        return self._handle is None
+
+    def close(self) -> None:
+        """Stop RX/TX, unmap DMA memory and BAR0, close the fds (idempotent)."""
+        with self._lock:
+            handle, self._handle = self._handle, None
+            if handle is not None:
+                self.ffi.release(handle)  # runs pmd_port_close now
+
+    def __enter__(self) -> "Port":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _h(self, op: str):
+        if self._handle is None:
+            raise PmdError(op, 9, f"pmd {op}: port {self.address} is closed")
+        return self._handle
+
+    def _call(self, op: str, fn, *args) -> int:
+        with self._lock:
+            return _check(self.lib, self.ffi, op, fn(self._h(op), *args), self.address)
+
+    # --- device information --------------------------------------------------
+    def info(self) -> dict:
+        info = self.ffi.new("struct pmd_port_info *")
+        self._call("info", self.lib.pmd_port_info, info)
+        regions = []
+        for r in list(info.regions)[: info.num_regions]:
+            name = VFIO_REGION_NAMES[r.index] if r.index < len(VFIO_REGION_NAMES) else f"REGION{r.index}"
+            regions.append({"index": r.index, "name": name, "flags": r.flags, "size": r.size, "offset": r.offset})
+        irqs = []
+        for q in list(info.irqs)[: info.num_irqs]:
+            name = VFIO_IRQ_NAMES[q.index] if q.index < len(VFIO_IRQ_NAMES) else f"IRQ{q.index}"
+            irqs.append({"index": q.index, "name": name, "flags": q.flags, "count": q.count})
+        return {
+            "address": self.ffi.string(info.address).decode(),
+            "backend": self.backend,
+            "driver": self.ffi.string(info.driver).decode(),
+            "vendor": f"{info.vendor:04x}",
+            "device": f"{info.device:04x}",
+            "pci_command": info.pci_command,
+            "vfio_api_version": info.vfio_api_version,
+            "iommu_group": info.iommu_group,
+            "regions": regions,
+            "irqs": irqs,
+            "bar0_size": info.bar0_size,
+            "mac": _mac_str(self.ffi.buffer(info.mac, 6)),
+            "status": info.status,
+            "link_up": bool(info.link_up),
+            "rx_ring": info.rx_ring_size,
+            "tx_ring": info.tx_ring_size,
+            "dma_size": info.dma_size,
+            "dma_bus_base": info.dma_bus_base,
+            "rx_ring_bus": info.rx_ring_bus,
+            "tx_ring_bus": info.tx_ring_bus,
+        }
+
+    def registers(self) -> Dict[str, int]:
+        """Named registers (no clear-on-read ones), name -> value."""
+        n = 48
+        regs = self.ffi.new("struct pmd_named_reg[]", n)
+        count = self.ffi.new("uint32_t *")
+        self._call("regs", self.lib.pmd_port_regs, regs, n, count)
+        return {self.ffi.string(r.name).decode(): r.value for r in list(regs)[: count[0]]}
+
+    def stats(self) -> dict:
+        """Hardware counters accumulated since open (the device clears them on read)."""
+        s = self.ffi.new("struct pmd_stats *")
+        self._call("stats", self.lib.pmd_port_stats, s)
+        return _struct_dict(self.ffi, s)
+
+    def link(self, timeout_ms: int = 0) -> dict:
+        up, status = self.ffi.new("int *"), self.ffi.new("uint32_t *")
+        self._call("link", self.lib.pmd_port_link, timeout_ms, up, status)
+        return {"link_up": bool(up[0]), "status": status[0]}
+
+    def reset(self, kind: str = "none") -> None:
+        """Reset ("vfio": VFIO_DEVICE_RESET, "ctrl_rst": CTRL.RST, "none") and re-initialise."""
+        if kind not in RESETS:
+            raise ValueError(f"reset kind {kind!r}: use one of {', '.join(RESETS)}")
+        self._call("reset", self.lib.pmd_port_reset, RESETS[kind])
+
+    def reg_read(self, offset: int) -> int:
+        value = self.ffi.new("uint32_t *")
+        self._call("reg_read", self.lib.pmd_reg_read, offset, value)
+        return value[0]
+
+    def reg_write(self, offset: int, value: int) -> None:
+        self._call("reg_write", self.lib.pmd_reg_write, offset, value)
+
+    # --- DMA control (IOMMU isolation) ----------------------------------------
+    def dma_alloc(self, size: int) -> dict:
+        """Spare DMA memory, mapped for the device: {bus, offset, size, buffer}."""
+        buf = self.ffi.new("struct pmd_buffer *")
+        self._call("dma_alloc", self.lib.pmd_dma_alloc, size, buf)
+        return {"bus": buf.bus, "offset": buf.offset, "size": buf.size,
+                "buffer": self.ffi.buffer(buf.virt, buf.size)}
+
+    def dma_map(self, iova: int, offset: int, size: int) -> None:
+        self._call("dma_map", self.lib.pmd_dma_map, iova, offset, size)
+
+    def dma_unmap(self, iova: int, size: int) -> None:
+        self._call("dma_unmap", self.lib.pmd_dma_unmap, iova, size)
+
+    def rx_point_next(self, bus: int) -> None:
+        self._call("rx_point_next", self.lib.pmd_rx_point_next, bus)
+
+    def tx_from(self, bus: int, size: int, timeout_ms: int = 1000) -> None:
+        self._call("tx_from", self.lib.pmd_tx_from, bus, size, timeout_ms)
+
+    # --- packet loops ------------------------------------------------------
+    def tx(self, count: int, size: int = 64, seq_start: int = 0, dst: Optional[str] = None,
+           rate_pps: int = 0, timeout_ms: int = 2000) -> dict:
+        res = self.ffi.new("struct pmd_tx_result *")
+        dst_b = _mac_bytes(dst)
+        self._call("tx", self.lib.pmd_tx_loop, count, size, seq_start,
+                   self.ffi.NULL if dst_b is None else dst_b, rate_pps, timeout_ms, res)
+        return _tx_dict(_struct_dict(self.ffi, res))
+
+    def rx(self, count: int, timeout_ms: int = 1000, expect_seq: int = 0) -> dict:
+        res = self.ffi.new("struct pmd_rx_result *")
+        self._call("rx", self.lib.pmd_rx_loop, count, expect_seq, timeout_ms, res)
+        return _rx_dict(_struct_dict(self.ffi, res))
+
+
+def txrx(tx_port: Port, rx_port: Port, count: int, size: int = 64, seq_start: int = 0,
+         timeout_ms: int = 2000) -> dict:
+    """PMD -> PMD in one thread: {tx: {...}, rx: {...}}."""
+    ffi, lib = tx_port.ffi, tx_port.lib
+    tr, rr = ffi.new("struct pmd_tx_result *"), ffi.new("struct pmd_rx_result *")
+    with tx_port._lock, rx_port._lock:
+        rc = lib.pmd_txrx_loop(tx_port._h("txrx"), rx_port._h("txrx"), count, size, seq_start, timeout_ms, tr, rr)
+        _check(lib, ffi, "txrx", rc, f"{tx_port.address} -> {rx_port.address}")
+    return {"tx": _tx_dict(_struct_dict(ffi, tr)), "rx": _rx_dict(_struct_dict(ffi, rr))}
+
+
+def pingpong(a: Port, b: Port, count: int, size: int = 64, timeout_ms: int = 1000) -> dict:
+    ffi, lib = a.ffi, a.lib
+    res = ffi.new("struct pmd_pingpong_result *")
+    with a._lock, b._lock:
+        _check(lib, ffi, "pingpong", lib.pmd_pingpong(a._h("pingpong"), b._h("pingpong"), count, size,
+                                                      timeout_ms, res), f"{a.address} <-> {b.address}")
+    out = _struct_dict(ffi, res)
+    out["avg_ns"] = out["total_ns"] // out["answered"] if out["answered"] else 0
+    return out
+
+
+def kernel_tx(ifname: str, count: int, size: int = 64, seq_start: int = 0, dst: Optional[str] = None,
+              timeout_ms: int = 2000) -> dict:
+    """The same frames through the kernel: AF_PACKET send on `ifname`."""
+    mod = _module()
+    ffi, lib = mod.ffi, mod.lib
+    res = ffi.new("struct pmd_tx_result *")
+    dst_b = _mac_bytes(dst)
+    rc = lib.pmd_kernel_tx_loop(ifname.encode(), count, size, seq_start, ffi.NULL if dst_b is None else dst_b,
+                                timeout_ms, res)
+    _check(lib, ffi, "kernel_tx", rc, ifname)
+    return _tx_dict(_struct_dict(ffi, res))
+
+
+def kernel_rx(ifname: str, count: int, timeout_ms: int = 1000, expect_seq: int = 0) -> dict:
+    mod = _module()
+    ffi, lib = mod.ffi, mod.lib
+    res = ffi.new("struct pmd_rx_result *")
+    _check(lib, ffi, "kernel_rx", lib.pmd_kernel_rx_loop(ifname.encode(), count, expect_seq, timeout_ms, res), ifname)
+    return _rx_dict(_struct_dict(ffi, res))
+
+
+def hugepages() -> dict:
+    mod = _module()
+    ffi, lib = mod.ffi, mod.lib
+    free, total = ffi.new("long *"), ffi.new("long *")
+    _check(lib, ffi, "hugepages", lib.pmd_hugepages(free, total))
+    return {"free": free[0], "total": total[0], "size": 2 << 20}
+
+
+__all__: List[str] = ["Port", "hugepages", "kernel_rx", "kernel_tx", "pingpong", "pmd_error", "txrx"]
