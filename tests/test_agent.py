@@ -133,8 +133,8 @@ def test_eof_runs_shutdown_hooks_newest_first_even_if_one_fails():
     assert ran == ["last", "first"]
 
 
-def test_session_ip_is_the_server_side_of_ssh_connection():
-    assert session_ip("192.168.1.9 50122 10.0.2.15 22") == "10.0.2.15"
+def test_session_ip_is_the_client_side_of_ssh_connection():
+    assert session_ip("192.168.1.9 50122 10.0.2.15 22") == "192.168.1.9"
     assert session_ip("") is None and session_ip(None) is None and session_ip("garbage") is None
 
 
@@ -185,7 +185,7 @@ def test_subprocess_restores_on_eof_and_signals(tmp_path, how):
     try:
         assert roundtrip(proc, request(1, "arm", path=str(marker)))["result"] is True
         hello = roundtrip(proc, request(2, "hello"))["result"]
-        assert hello["session_ip"] == "10.0.2.15"
+        assert hello["session_ip"] == "10.0.2.2"
         if how == "eof":
             proc.stdin.close()
         else:
@@ -198,3 +198,67 @@ def test_subprocess_restores_on_eof_and_signals(tmp_path, how):
         if proc.poll() is None:
             proc.kill()
         proc.wait()
+
+
+def test_subprocess_answers_malformed_and_huge_lines_and_keeps_serving():
+    proc = start_agent()
+    try:
+        assert roundtrip(proc, "{oops")["error"]["type"] == "ProtocolError"
+        huge = roundtrip(proc, '{"id": 1, "op": "ping", "args": {"p": "' + "x" * (MAX_LINE + 1) + '"}}')
+        assert huge["id"] is None and "longer than" in huge["error"]["message"]
+        assert roundtrip(proc, request(3, "arm", path=5))["error"]["type"] == "ProtocolError"
+        assert roundtrip(proc, request(4, "ping")) == {"id": 4, "ok": True, "result": {"pong": True}}
+        proc.stdin.close()
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+# --- through LocalHost (the controller's client over a subprocess) -----------
+
+@pytest.fixture
+def local_host():
+    from nictest.hosts.local import LocalHost
+    from nictest.inventory import HostSpec
+
+    host = LocalHost(HostSpec(name="local", kind="local", nics=()))
+    if os.geteuid() != 0:
+        from nictest.errors import PrerequisiteMissing
+
+        with pytest.raises(PrerequisiteMissing, match="root privileges"):
+            host.start()
+        pytest.skip("the agent needs root: hello lists it missing (checked above)")
+    yield host
+    host.close()
+
+
+def test_local_host_ping_hello_status(local_host):
+    info = local_host.start()
+    assert info["agent_version"] and info["missing"] == [] and info["uid"] == 0
+    assert local_host.call("ping") == {"pong": True}
+    pci = pytest.importorskip("nictest.pci")
+    if not hasattr(pci, "discover"):
+        pytest.skip("nictest.pci.discover has not landed yet")
+    devices = local_host.call("status")["devices"]
+    assert isinstance(devices, list)
+    assert all(isinstance(d, dict) for d in devices)
+
+
+def test_local_host_errors_are_typed_and_the_agent_keeps_serving(local_host):
+    from nictest.errors import ProtocolError
+
+    with pytest.raises(ProtocolError, match="local: unknown op 'frobnicate'"):
+        local_host.call("frobnicate")
+    with pytest.raises(ProtocolError, match="unknown argument"):
+        local_host.call("ping", verbose=True)
+    with pytest.raises(ProtocolError, match="limit"):
+        local_host.call("ping", pad="x" * (MAX_LINE + 1))
+    assert local_host.call("ping") == {"pong": True}
+
+
+def test_local_host_close_ends_agent_with_status_0(local_host):
+    local_host.start()
+    local_host.close()
+    assert local_host.exit_status == 0 and local_host.info is None

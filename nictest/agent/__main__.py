@@ -16,13 +16,13 @@ from nictest.agent.server import Agent
 
 
 def session_ip(ssh_connection: Optional[str]) -> Optional[str]:
-    """The host's own address of the controller's SSH session ("<client> <cport> <server> <sport>").
+    """The controller's address in "<client_ip> <client_port> <server_ip> <server_port>".
 
-    The server side is the address configured on the management interface, which
-    discovery must never offer for binding.
+    Discovery looks up the route to it: the interface that route leaves by carries
+    the session and must never be offered for binding.
     """
     fields = (ssh_connection or "").split()
-    return fields[2] if len(fields) == 4 else None
+    return fields[0] if len(fields) == 4 else None
 
 
 def main(argv: Optional[List[str]] = None) -> int:

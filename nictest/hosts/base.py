@@ -1,0 +1,307 @@
+"""Host: the controller's handle on one host's agent, speaking JSON lines over a byte stream.
+
+The protocol client lives here once. A transport (LocalHost, SSHHost) only
+starts the agent and hands back an AgentStream; everything else (request ids,
+timeouts, typed errors, hello, one reconnect) is the same for all of them.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from abc import ABC, abstractmethod
+
+from nictest import errors
+from nictest.inventory import HostSpec
+
+log = logging.getLogger("nictest.hosts")
+
+# Safe to send twice: a retry after a reconnect cannot change the host's state.
+IDEMPOTENT_OPS = frozenset({"ping", "hello", "status"})
+MAX_REQUEST = 1 << 20  # the agent refuses longer lines; refuse them here with a clearer message
+EXIT_WAIT = 5.0  # how long to wait for an exit status once the agent's stdout closed
+
+
+class StreamLost(Exception):
+    """The agent's stdout closed or the transport died (internal to hosts; never escapes call())."""
+
+
+class AgentExited(errors.HostUnreachable):
+    """The agent exited before answering hello; `status` is its exit status (None if unknown)."""
+
+    def __init__(self, message: str, status: int | None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AgentStream(ABC):
+    """A running agent as a transport sees it: bytes in, bytes out, an exit status."""
+
+    @abstractmethod
+    def write(self, data: bytes) -> None:
+        """Send bytes to the agent's stdin; raises OSError if the transport is gone."""
+
+    @abstractmethod
+    def read(self, timeout: float) -> bytes:
+        """Some bytes of the agent's stdout; b"" at EOF; raises TimeoutError."""
+
+    @abstractmethod
+    def read_stderr(self) -> bytes:
+        """Block for some bytes of the agent's stderr; b"" at EOF."""
+
+    @abstractmethod
+    def close_input(self) -> None:
+        """Send EOF: the agent runs its shutdown hooks (restores NICs) and exits."""
+
+    @abstractmethod
+    def wait(self, timeout: float) -> int | None:
+        """The exit status, or None if the agent is still running after `timeout`."""
+
+    @abstractmethod
+    def kill(self) -> None:
+        """Stop the agent now (its hooks may not run)."""
+
+
+class Host(ABC):
+    """One host under test. Use as a context manager, or call close()."""
+
+    close_timeout = 60.0  # the agent restores every held NIC before exiting
+
+    def __init__(self, spec: HostSpec) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.info: dict | None = None  # the hello reply of the running agent
+        self.exit_status: int | None = None  # of the last agent closed by close()
+        self._stream: AgentStream | None = None
+        self._buffer = bytearray()
+        self._next_id = 0
+        self._lock = threading.RLock()
+        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
+
+    # --- what a transport provides ------------------------------------------
+    @abstractmethod
+    def _open_stream(self) -> AgentStream:
+        """Start an agent and return its stream."""
+
+    def _close_transport(self) -> None:
+        """Release whatever the transport holds besides the stream (e.g. the SSH client)."""
+
+    def describe(self) -> str:
+        """Where the agent runs, for error messages."""
+        return self.name
+
+    # --- public API ---------------------------------------------------------
+    def start(self) -> dict:
+        """Start the agent if it is not running; returns its hello reply."""
+        with self._lock:
+            if self._stream is None:
+                self._start()
+            return self.info
+
+    def call(self, op: str, timeout: float | None = None, **args) -> object:
+        """Run `op` on the host's agent and return its result; host errors re-raise typed."""
+        timeout = self.spec.call_timeout if timeout is None else timeout
+        with self._lock:
+            if self._stream is None:
+                self._start()
+            try:
+                return self._request(op, args, timeout)
+            except StreamLost as lost:
+                first = lost
+            self._drop()
+            try:
+                self._start()
+            except (errors.HostKeyError, errors.PrerequisiteMissing):
+                raise
+            except errors.NictestError as exc:
+                raise errors.HostUnreachable(
+                    f"{self.name}: lost the agent during {op!r} ({first}) and could not start it again: {exc}"
+                ) from exc
+            if op not in IDEMPOTENT_OPS:
+                raise errors.HostUnreachable(
+                    f"{self.name}: the connection to the agent broke during {op!r} ({first}). The agent "
+                    "was restarted; the old one restored the devices it held when its input closed. "
+                    "Repeat the step from a known state."
+                )
+            log.warning("%s: agent lost during %s (%s); reconnected, retrying once", self.name, op, first)
+            try:
+                return self._request(op, args, timeout)
+            except StreamLost as lost:
+                self._drop()
+                raise errors.HostUnreachable(
+                    f"{self.name}: lost the agent again during {op!r} after a reconnect ({lost}). "
+                    f"Agent stderr ended with: {self.stderr_tail() or '(nothing)'}"
+                ) from None
+
+    def close(self) -> None:
+        """Close the agent's input (it restores what it held and exits) and the transport."""
+        with self._lock:
+            stream, self._stream = self._stream, None
+            if stream is not None:
+                try:
+                    stream.close_input()
+                except OSError:
+                    pass
+                self.exit_status = stream.wait(self.close_timeout)
+                if self.exit_status is None:
+                    log.warning("%s: agent did not exit within %gs of EOF; killing it", self.name, self.close_timeout)
+                    stream.kill()
+            self._close_transport()
+            self.info = None
+
+    def __enter__(self) -> Host:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+    def stderr_tail(self) -> str:
+        return " | ".join(self._stderr_tail)
+
+    # --- internals ----------------------------------------------------------
+    def _start(self) -> None:
+        """Open a stream and say hello; raises AgentExited / PrerequisiteMissing."""
+        stream = self._open_stream()
+        self._attach(stream)
+        try:
+            info = self._request("hello", {}, self.spec.call_timeout)
+        except StreamLost:
+            status = stream.wait(EXIT_WAIT)
+            self._stream = None
+            stream.kill()
+            raise self._exited_error(status) from None
+        except BaseException:
+            self._drop()
+            raise
+        self.info = info
+        if info.get("missing"):
+            self.close()
+            raise errors.PrerequisiteMissing(
+                f"{self.name}: the host lacks what nictest needs: " + "; ".join(info["missing"])
+            )
+        if "session" in info.get("ops", ()):
+            # The allow-list is enforced by the agent itself, so every (re)started
+            # agent gets it before any other request.
+            self._request("session", {"allowed": None if self.spec.nics is None else list(self.spec.nics),
+                                      "controller": f"{socket.gethostname()} pid {os.getpid()}"},
+                          self.spec.call_timeout)
+
+    def _exited_error(self, status: int | None) -> errors.NictestError:
+        tail = self.stderr_tail()
+        where = f"{self.name}: the agent on {self.describe()} exited (status {status}) before answering"
+        if status == 127:
+            return errors.PrerequisiteMissing(f"{where}: python3 not found; apt-get install python3. stderr: {tail}")
+        if "sudo:" in tail:
+            return errors.PrerequisiteMissing(
+                f"{where}: sudo refused ({tail}); allow passwordless sudo (NOPASSWD) for the login user, "
+                "or log in as root"
+            )
+        return AgentExited(f"{where}; its stderr ended with: {tail or '(nothing)'}", status)
+
+    def _attach(self, stream: AgentStream) -> None:
+        self._stream = stream
+        self._buffer.clear()
+        self._stderr_tail.clear()
+        threading.Thread(target=self._drain_stderr, args=(stream,), daemon=True,
+                         name=f"nictest-stderr-{self.name}").start()
+
+    def _drop(self) -> None:
+        """Forget a broken agent and its transport without waiting for a clean exit."""
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.kill()
+        self._close_transport()
+        self.info = None
+
+    def _drain_stderr(self, stream: AgentStream) -> None:
+        # An undrained stderr pipe or channel window would eventually block the agent.
+        pending = b""
+        while True:
+            try:
+                chunk = stream.read_stderr()
+            except (OSError, EOFError):
+                chunk = b""
+            if not chunk:
+                break
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                self._note_stderr(line)
+        if pending:
+            self._note_stderr(pending)
+
+    def _note_stderr(self, raw: bytes) -> None:
+        line = raw.decode("utf-8", "replace").rstrip()
+        if line:
+            self._stderr_tail.append(line)
+            log.info("%s agent: %s", self.name, line)
+
+    def _request(self, op: str, args: dict, timeout: float) -> object:
+        self._next_id += 1
+        request_id = self._next_id
+        line = json.dumps({"id": request_id, "op": op, "args": args}).encode() + b"\n"
+        if len(line) > MAX_REQUEST:
+            raise errors.ProtocolError(f"{self.name}: request {op!r} is {len(line)} bytes; the limit is {MAX_REQUEST}")
+        try:
+            self._stream.write(line)
+        except (OSError, EOFError) as exc:
+            raise StreamLost(f"send failed: {exc}") from None
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self._read_reply(op, timeout, deadline)
+            reply_id = reply.get("id")
+            # id null: the agent could not read our request's id, and only this request is in flight.
+            if reply_id == request_id or (reply_id is None and reply.get("ok") is False):
+                break
+            log.debug("%s: skipping reply %r to an earlier request that timed out", self.name, reply_id)
+        if reply.get("ok") is True:
+            return reply.get("result")
+        return self._remote_error(reply.get("error"))
+
+    def _read_reply(self, op: str, timeout: float, deadline: float) -> dict:
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                chunk = self._stream.read(remaining)
+            except TimeoutError:
+                raise errors.HostUnreachable(
+                    f"{self.name}: no reply to {op!r} within {timeout:g}s from the agent on {self.describe()}; "
+                    "check that the host is up and not overloaded, or pass a larger timeout for slow ops"
+                ) from None
+            except (OSError, EOFError) as exc:
+                raise StreamLost(f"receive failed: {exc}") from None
+            if not chunk:
+                raise StreamLost("the agent's output closed")
+            self._buffer += chunk
+        raw, _, rest = bytes(self._buffer).partition(b"\n")
+        self._buffer[:] = rest
+        try:
+            reply = json.loads(raw)
+        except ValueError:
+            reply = None
+        if not isinstance(reply, dict):
+            raise errors.ProtocolError(f"{self.name}: the agent sent a line that is not a reply: {raw[:200]!r}")
+        return reply
+
+    def _remote_error(self, error: object) -> None:
+        if not isinstance(error, dict):
+            raise errors.ProtocolError(f"{self.name}: error reply without an error object: {error!r}")
+        cls = errors.by_name(str(error.get("type")))
+        message = f"{self.name}: {error.get('message', '')}"
+        try:
+            exc = cls(message)
+        except TypeError:  # classes with structured constructors (PmdError): keep the text
+            exc = cls.__new__(cls)
+            Exception.__init__(exc, message)
+        for attr in ("op", "errno"):
+            if attr in error:
+                setattr(exc, attr, error[attr])
+        raise exc

@@ -1,0 +1,398 @@
+"""SSHHost: the agent on a remote host, started on one paramiko channel.
+
+One SSHClient per host object, created on first use. The agent package is
+uploaded over SFTP into a directory named by its content hash, so a host that
+already has this exact code starts it with no upload. Host keys must already be
+known (the spec's known_hosts file or ~/.ssh/known_hosts): nothing is accepted
+on first sight. Key authentication only; ~/.ssh/config applies as for ssh(1).
+
+A subclass (QemuLabHost) supplies address, port, identity and known_hosts from
+elsewhere by overriding target_address(), target_port(), identity_file() and
+known_hosts_file().
+"""
+from __future__ import annotations
+
+import base64
+import getpass
+import hashlib
+import io
+import logging
+import os
+import secrets
+import shlex
+import socket
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+
+import nictest
+from nictest import errors
+from nictest.hosts.base import AgentExited, AgentStream, Host
+
+log = logging.getLogger("nictest.hosts.ssh")
+
+AGENT_MISSING = 3  # exit status of the start command when the hash directory is absent
+# Modules only the controller uses: never shipped to a host.
+CONTROLLER_ONLY = frozenset({"hosts", "lab", "plugin", "cli", "cli.py", "inventory.py"})
+
+
+@dataclass(frozen=True)
+class SSHTarget:
+    """Where and as whom to connect, after ~/.ssh/config is applied."""
+
+    hostname: str
+    port: int
+    user: str
+    key_filenames: tuple[str, ...]
+    look_for_keys: bool
+    allow_agent: bool
+
+    def __str__(self) -> str:
+        return f"{self.user}@{self.hostname}:{self.port}"
+
+
+def agent_files(package_dir: Path | None = None) -> list[tuple[str, Path]]:
+    """(path relative to the upload root, local file) of everything the agent side imports."""
+    package_dir = package_dir or Path(nictest.__file__).resolve().parent
+    files = []
+    for path in sorted(package_dir.rglob("*")):
+        rel = path.relative_to(package_dir)
+        if rel.parts[0] in CONTROLLER_ONLY or "__pycache__" in rel.parts or not path.is_file():
+            continue
+        # C sources of the poll-mode driver are built on the host; generated .c/.so files are not shipped.
+        if path.suffix == ".py" or (path.suffix in (".c", ".h") and "csrc" in rel.parts):
+            files.append((f"{package_dir.name}/{rel.as_posix()}", path))
+    return files
+
+
+@dataclass(frozen=True)
+class AgentBundle:
+    """The agent's files read once, so the uploaded bytes are exactly the hashed bytes."""
+
+    files: tuple[tuple[str, bytes], ...]
+    digest: str  # 16 hex chars of sha256: the name of the remote cache directory
+
+    @classmethod
+    def read(cls, package_dir: Path | None = None) -> AgentBundle:
+        files = tuple((rel, path.read_bytes()) for rel, path in agent_files(package_dir))
+        return cls(files, content_hash(files))
+
+
+def content_hash(files) -> str:
+    """16 hex chars of sha256 over names and contents ((rel, bytes) or (rel, Path) pairs)."""
+    digest = hashlib.sha256()
+    for rel, content in sorted(files, key=lambda item: item[0]):
+        data = content if isinstance(content, bytes) else content.read_bytes()
+        digest.update(f"{rel}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()[:16]
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """SHA256:... as ssh-keygen -l prints it."""
+    return "SHA256:" + base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
+
+
+class _RefuseUnknownKey(paramiko.MissingHostKeyPolicy):
+    """RejectPolicy, but the refusal says which key was offered and how to trust it."""
+
+    def __init__(self, host: SSHHost, target: SSHTarget, known_hosts: list[str]) -> None:
+        self.host, self.target, self.known_hosts = host, target, known_hosts
+
+    def missing_host_key(self, client, hostname, key) -> None:
+        raise errors.HostKeyError(
+            f"{self.host.name}: host key of {self.target.hostname} port {self.target.port} is not known "
+            f"(offered {key.get_name()} {fingerprint(key)}; looked in {', '.join(self.known_hosts)}). "
+            f"Check that fingerprint on the host (ssh-keygen -lf /etc/ssh/ssh_host_{_key_kind(key)}_key.pub), "
+            f"then add it: ssh-keyscan -p {self.target.port} {self.target.hostname} >> {self.known_hosts[0]}"
+        )
+
+
+def _key_kind(key: paramiko.PKey) -> str:
+    name = key.get_name()
+    return "ed25519" if "ed25519" in name else "ecdsa" if "ecdsa" in name else "rsa"
+
+
+class ChannelStream(AgentStream):
+    def __init__(self, channel: paramiko.Channel) -> None:
+        self.channel = channel
+
+    def write(self, data: bytes) -> None:
+        self.channel.sendall(data)
+
+    def read(self, timeout: float) -> bytes:
+        self.channel.settimeout(timeout)
+        try:
+            return self.channel.recv(65536)
+        except socket.timeout:
+            raise TimeoutError from None
+
+    def read_stderr(self) -> bytes:
+        # The channel timeout is shared with read(); a timeout here just means "no stderr yet".
+        while True:
+            try:
+                return self.channel.recv_stderr(65536)
+            except socket.timeout:
+                if self.channel.closed:
+                    return b""
+
+    def close_input(self) -> None:
+        self.channel.shutdown_write()
+
+    def wait(self, timeout: float) -> int | None:
+        if not self.channel.status_event.wait(timeout):
+            return None
+        return self.channel.exit_status  # -1 if the channel closed without one
+
+    def kill(self) -> None:
+        self.channel.close()
+
+
+class SSHHost(Host):
+    remote_python = "python3"
+    ssh_config_path = "~/.ssh/config"
+    user_known_hosts = "~/.ssh/known_hosts"
+
+    def __init__(self, spec) -> None:
+        super().__init__(spec)
+        self._client: paramiko.SSHClient | None = None
+        self._target: SSHTarget | None = None
+        self._bundle: AgentBundle | None = None
+        self.uploads = 0  # how many times this object uploaded the agent
+
+    # --- what a subclass may supply -----------------------------------------
+    def target_address(self) -> str:
+        return self.spec.address
+
+    def target_port(self) -> int | None:
+        return self.spec.port
+
+    def identity_file(self) -> str | None:
+        return self.spec.identity
+
+    def known_hosts_file(self) -> str | None:
+        return self.spec.known_hosts
+
+    def agent_bundle(self) -> AgentBundle:
+        """The agent code to run on the host (read from this checkout)."""
+        return AgentBundle.read()
+
+    def agent_cache_dir(self, user: str) -> str:
+        """Where uploaded agents live; a non-root login cannot write /var/cache, so it uses its home."""
+        return "/var/cache/nictest/agent" if user == "root" else ".cache/nictest/agent"
+
+    # --- connection ---------------------------------------------------------
+    def resolve_target(self) -> SSHTarget:
+        """The spec (or subclass) values, with ~/.ssh/config filling what they leave open."""
+        alias = self.target_address()
+        config_path = os.path.expanduser(self.ssh_config_path)
+        try:
+            config = paramiko.SSHConfig.from_path(config_path) if os.path.isfile(config_path) else paramiko.SSHConfig()
+            entry = config.lookup(alias)
+            config_port = int(entry.get("port", 22))
+        except (paramiko.ssh_exception.ConfigParseError, ValueError, OSError) as exc:
+            raise errors.InventoryError(f"{config_path}: cannot use it for {alias!r}: {exc}; fix that file") from None
+        identity = self.identity_file()
+        identities_only = entry.get("identitiesonly", "no").lower() == "yes"
+        configured = [os.path.expanduser(p) for p in entry.get("identityfile", [])]
+        keys = [identity] if identity else [p for p in configured if os.path.isfile(p)]
+        return SSHTarget(
+            hostname=entry.get("hostname", alias),
+            port=self.target_port() or config_port,
+            user=self.spec.user or entry.get("user") or getpass.getuser(),
+            key_filenames=tuple(keys),
+            look_for_keys=not identity and not identities_only,
+            allow_agent=not identities_only,
+        )
+
+    def describe(self) -> str:
+        return str(self._target) if self._target else f"{self.target_address()}"
+
+    def _connect_client(self) -> paramiko.SSHClient:
+        target = self._target = self.resolve_target()
+        timeout = self.spec.connect_timeout
+        client = paramiko.SSHClient()
+        known = [os.path.expanduser(self.user_known_hosts)]
+        if os.path.isfile(known[0]):
+            client.load_system_host_keys(known[0])
+        if self.known_hosts_file():
+            known.insert(0, self.known_hosts_file())
+            try:
+                client.get_host_keys().load(self.known_hosts_file())
+            except OSError as exc:
+                raise errors.HostKeyError(
+                    f"{self.name}: cannot read known_hosts file {self.known_hosts_file()}: {exc.strerror}; "
+                    "fix known_hosts in hosts.toml"
+                ) from None
+        client.set_missing_host_key_policy(_RefuseUnknownKey(self, target, known))
+        check = (f"check that the host is up, that sshd listens on port {target.port}, "
+                 "and that no firewall drops the connection")
+        try:
+            client.connect(
+                target.hostname, target.port, username=target.user,
+                key_filename=list(target.key_filenames) or None,
+                look_for_keys=target.look_for_keys, allow_agent=target.allow_agent,
+                timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
+            )
+        except errors.HostKeyError:
+            client.close()
+            raise
+        except paramiko.BadHostKeyException as exc:
+            client.close()
+            raise errors.HostKeyError(
+                f"{self.name}: host key of {target.hostname} port {target.port} CHANGED: offered "
+                f"{exc.key.get_name()} {fingerprint(exc.key)}, known {fingerprint(exc.expected_key)} "
+                f"(in {', '.join(known)}). If the host was reinstalled, remove the old key with "
+                f"ssh-keygen -R '[{target.hostname}]:{target.port}' -f <that file> and add the new one; "
+                "otherwise someone may be intercepting the connection"
+            ) from None
+        except paramiko.AuthenticationException as exc:
+            client.close()
+            keys = ", ".join(target.key_filenames) or "the ssh-agent and ~/.ssh/id_* keys"
+            raise errors.HostUnreachable(
+                f"{self.name}: key authentication as {target} failed ({exc}); tried {keys}. Put the public "
+                f"key in ~{target.user}/.ssh/authorized_keys on the host or set identity in hosts.toml "
+                "(passwords are never used)"
+            ) from None
+        except (socket.timeout, TimeoutError):
+            client.close()
+            raise errors.HostUnreachable(
+                f"{self.name}: cannot reach {target.hostname} port {target.port} within {timeout:g}s; {check}"
+            ) from None
+        except (paramiko.SSHException, OSError) as exc:
+            # The real cause can hide: NoValidConnectionsError keeps "Connection refused" in .errors,
+            # and a banner timeout surfaces as "No existing session" with the cause on the transport.
+            causes = getattr(exc, "errors", None)
+            transport = client.get_transport()
+            if transport is not None and not transport.is_active():
+                transport.join(1.0)  # its thread records the cause as it ends
+            saved = getattr(transport, "saved_exception", None)
+            reason = "; ".join(str(e) for e in causes.values()) if isinstance(causes, dict) and causes else saved or exc
+            client.close()
+            raise errors.HostUnreachable(
+                f"{self.name}: cannot connect to {target.hostname} port {target.port}: {reason}; {check}"
+            ) from None
+        client.get_transport().set_keepalive(15)  # notice a dead link while the agent is idle
+        return client
+
+    def _close_transport(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    # --- agent start and upload ---------------------------------------------
+    def agent_command(self, directory: str) -> str:
+        """The one shell command that starts the agent; the only place arguments are quoted."""
+        sudo = "sudo -n " if self.spec.become == "sudo" else ""
+        return (
+            f"cd {shlex.quote(directory)} 2>/dev/null || exit {AGENT_MISSING}; "
+            f'exec {sudo}{shlex.quote(self.remote_python)} -m nictest.agent --ssh-connection "$SSH_CONNECTION"'
+        )
+
+    def _agent_dir(self) -> str:
+        if self._bundle is None:
+            self._bundle = self.agent_bundle()
+        return f"{self.agent_cache_dir(self._target.user)}/{self._bundle.digest}"
+
+    def _open_stream(self) -> ChannelStream:
+        if self._client is None:
+            self._client = self._connect_client()
+        try:
+            channel = self._client.get_transport().open_session(timeout=self.spec.connect_timeout)
+            channel.exec_command(self.agent_command(self._agent_dir()))
+        except (paramiko.SSHException, OSError) as exc:
+            raise errors.HostUnreachable(f"{self.name}: cannot start the agent on {self.describe()}: {exc}") from None
+        return ChannelStream(channel)
+
+    def _start(self) -> None:
+        try:
+            super()._start()
+            return
+        except AgentExited as exc:
+            if exc.status != AGENT_MISSING:
+                raise
+        self._upload()
+        super()._start()
+
+    def _upload(self) -> None:
+        """Copy the agent into <cache>/<hash> atomically: a temp dir renamed into place."""
+        final = self._agent_dir()
+        cache = final.rsplit("/", 1)[0]
+        temp = f"{cache}/.upload-{self._bundle.digest}-{secrets.token_hex(4)}"
+        log.info("%s: uploading the agent to %s", self.name, final)
+        try:
+            sftp = self._client.open_sftp()
+        except (paramiko.SSHException, OSError) as exc:
+            raise errors.HostUnreachable(f"{self.name}: cannot open SFTP on {self.describe()}: {exc}") from None
+        try:
+            _makedirs(sftp, cache)
+            sftp.mkdir(temp, 0o755)
+            made = {temp}
+            for rel, data in self._bundle.files:
+                parent = f"{temp}/{rel.rsplit('/', 1)[0]}"
+                for directory in _parents(temp, parent):
+                    if directory not in made:
+                        sftp.mkdir(directory, 0o755)
+                        made.add(directory)
+                sftp.putfo(io.BytesIO(data), f"{temp}/{rel}", file_size=len(data))
+                sftp.chmod(f"{temp}/{rel}", 0o644)
+            try:
+                sftp.rename(temp, final)
+            except OSError:
+                if not _exists(sftp, final):  # otherwise a concurrent upload won: same content
+                    raise
+            self.uploads += 1
+        except OSError as exc:
+            raise errors.HostUnreachable(
+                f"{self.name}: cannot upload the agent to {final} on {self.describe()}: {exc}; "
+                f"check that {self._target.user} can write {cache}"
+            ) from None
+        finally:
+            _remove_tree(sftp, temp)
+            sftp.close()
+
+
+def _parents(root: str, directory: str) -> list[str]:
+    """Directories from just below `root` down to `directory`."""
+    parts = directory[len(root):].strip("/").split("/")
+    return [f"{root}/{'/'.join(parts[:i + 1])}" for i in range(len(parts)) if parts[0]]
+
+
+def _exists(sftp: paramiko.SFTPClient, path: str) -> bool:
+    try:
+        sftp.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def _makedirs(sftp: paramiko.SFTPClient, path: str) -> None:
+    current = "/" if path.startswith("/") else ""
+    for part in path.strip("/").split("/"):
+        current = f"{current}{part}"
+        if not _exists(sftp, current):
+            sftp.mkdir(current, 0o755)
+        current += "/"
+
+
+def _remove_tree(sftp: paramiko.SFTPClient, path: str) -> None:
+    """Best effort: a leftover temp dir is harmless (never used), just untidy."""
+    try:
+        entries = sftp.listdir_attr(path)
+    except OSError:
+        return
+    for entry in entries:
+        child = f"{path}/{entry.filename}"
+        if stat.S_ISDIR(entry.st_mode):
+            _remove_tree(sftp, child)
+        else:
+            try:
+                sftp.remove(child)
+            except OSError:
+                pass
+    try:
+        sftp.rmdir(path)
+    except OSError:
+        pass

@@ -1,0 +1,331 @@
+"""Host transports: the reconnect logic on LocalHost, and SSHHost against a real sshd on loopback.
+
+The sshd is started by the tests with a throwaway host key, client key and
+config in a temp dir (needs the openssh-server package). HOME points at a temp
+dir so nothing of the user's ~/.ssh is read or written.
+"""
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from nictest import hosts
+from nictest.errors import HostKeyError, HostUnreachable, InventoryError, PrerequisiteMissing
+from nictest.hosts.local import LocalHost
+from nictest.hosts.ssh import AgentBundle, SSHHost, agent_files, content_hash, fingerprint
+from nictest.inventory import HostSpec
+
+SSHD = shutil.which("sshd") or next((p for p in ("/usr/sbin/sshd",) if os.path.exists(p)), None)
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the agent refuses to start without root")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def keygen(path: Path) -> paramiko.PKey:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+    return paramiko.Ed25519Key.from_private_key_file(str(path))
+
+
+class Sshd:
+    """A private sshd on 127.0.0.1 that accepts one generated key for the current user."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.host_key = keygen(root / "host_key")
+        self.client_key_path = root / "id_ed25519"
+        keygen(self.client_key_path)
+        (root / "authorized_keys").write_text((root / "id_ed25519.pub").read_text())
+        config = root / "sshd_config"
+        config.write_text("\n".join([
+            f"ListenAddress 127.0.0.1:{self.port}",
+            f"HostKey {root / 'host_key'}",
+            f"PidFile {root / 'sshd.pid'}",
+            f"AuthorizedKeysFile {root / 'authorized_keys'}",
+            "PubkeyAuthentication yes",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "PermitRootLogin prohibit-password",
+            "StrictModes no",
+            "UsePAM no",
+            "Subsystem sftp internal-sftp",
+            "LogLevel ERROR",
+            "",
+        ]))
+        self.log = open(root / "sshd.log", "wb")
+        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=self.log)
+        self._wait_listening()
+
+    def _wait_listening(self) -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sshd exited: {(self.root / 'sshd.log').read_text()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("sshd did not start listening within 10s")
+
+    def known_hosts_line(self, key: paramiko.PKey | None = None) -> str:
+        key = key or self.host_key
+        return f"[127.0.0.1]:{self.port} {key.get_name()} {key.get_base64()}\n"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    if SSHD is None:
+        pytest.skip("sshd not installed: apt-get install openssh-server")
+    if os.geteuid() == 0:
+        # sshd insists on its privilege separation directory (normally made by its service unit).
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    server = Sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def agent_cache(tmp_path_factory) -> Path:
+    """Shared by every SSHHost of this module, like /var/cache/nictest/agent across sessions."""
+    return tmp_path_factory.mktemp("agent-cache")
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """A fresh HOME: ~/.ssh/config and ~/.ssh/known_hosts are the test's own."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)  # no keys from the developer's agent
+    return home
+
+
+def loopback_host_class(cache: Path, bundle: AgentBundle) -> type:
+    class LoopbackSSHHost(SSHHost):
+        # This machine's interpreter (it has cffi/pyudev), and a temp cache, not /var/cache.
+        remote_python = sys.executable
+
+        def agent_cache_dir(self, user: str) -> str:
+            return str(cache)
+
+        def agent_bundle(self) -> AgentBundle:
+            # One snapshot per module: edits to the checkout mid-run must not look like a re-upload.
+            return bundle
+
+    return LoopbackSSHHost
+
+
+@pytest.fixture(scope="module")
+def bundle() -> AgentBundle:
+    return AgentBundle.read()
+
+
+@pytest.fixture
+def make_host(sshd, agent_cache, bundle, home, tmp_path):
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(sshd.known_hosts_line())
+    made = []
+
+    def make(**overrides) -> SSHHost:
+        fields = dict(name="loop", kind="ssh", address="127.0.0.1", port=sshd.port, user=getpass.getuser(),
+                      identity=str(sshd.client_key_path), known_hosts=str(known_hosts), connect_timeout=5.0,
+                      call_timeout=30.0)
+        fields.update(overrides)
+        host = loopback_host_class(agent_cache, bundle)(HostSpec(**fields))
+        made.append(host)
+        return host
+
+    yield make
+    for host in made:
+        host.close()
+
+
+# --- SSHHost against a real sshd ---------------------------------------------
+
+@needs_root
+def test_status_over_ssh_and_second_connection_reuses_upload(make_host, agent_cache, bundle):
+    agent_dir = agent_cache / bundle.digest
+    uploaded_before = agent_dir.exists()
+    first = make_host()
+    info = first.start()
+    assert Path(info["package_dir"]) == agent_dir / "nictest"  # ran the uploaded copy
+    assert info["session_ip"] == "127.0.0.1"
+    assert first.uploads == (0 if uploaded_before else 1)
+    assert not (agent_dir / "nictest" / "hosts").exists()  # controller-only code stays home
+    uploaded = [(p.relative_to(agent_dir).as_posix(), p) for p in agent_dir.rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts]  # .pyc files are the agent's own
+    assert content_hash(uploaded) == bundle.digest
+    assert not [p for p in agent_cache.iterdir() if p.name.startswith(".upload-")]
+    inode = agent_dir.stat().st_ino
+    assert isinstance(first.call("status", timeout=60)["devices"], list)
+    first.close()
+    assert first.exit_status == 0
+
+    second = make_host()
+    assert second.call("ping") == {"pong": True}
+    assert second.uploads == 0
+    assert agent_dir.stat().st_ino == inode
+
+
+@needs_root
+def test_connect_via_ssh_config_alias(make_host, home, sshd):
+    (home / ".ssh" / "config").write_text(
+        f"Host looplab\n  HostName 127.0.0.1\n  Port {sshd.port}\n  User {getpass.getuser()}\n"
+        f"  IdentityFile {sshd.client_key_path}\n"
+    )
+    host = make_host(address="looplab", port=None, user=None, identity=None)
+    assert host.call("ping") == {"pong": True}
+    assert host.describe() == f"{getpass.getuser()}@127.0.0.1:{sshd.port}"
+
+
+def test_unknown_host_key_is_refused_with_fingerprint(make_host, tmp_path, sshd):
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    with pytest.raises(HostKeyError) as info:
+        make_host(known_hosts=str(empty)).start()
+    message = str(info.value)
+    assert f"127.0.0.1 port {sshd.port}" in message and "not known" in message
+    assert fingerprint(sshd.host_key) in message and "ssh-keyscan" in message
+
+
+def test_changed_host_key_is_refused(make_host, tmp_path, sshd):
+    other = keygen(tmp_path / "other_key")
+    wrong = tmp_path / "wrong_known_hosts"
+    wrong.write_text(sshd.known_hosts_line(other))
+    with pytest.raises(HostKeyError) as info:
+        make_host(known_hosts=str(wrong)).start()
+    message = str(info.value)
+    assert "CHANGED" in message and f"port {sshd.port}" in message
+    assert fingerprint(sshd.host_key) in message and fingerprint(other) in message
+    assert "ssh-keygen -R" in message
+
+
+def test_wrong_key_fails_authentication(make_host, tmp_path):
+    stranger = tmp_path / "stranger"
+    keygen(stranger)
+    with pytest.raises(HostUnreachable, match="key authentication .* failed"):
+        make_host(identity=str(stranger)).start()
+
+
+def test_unreachable_port_fails_fast_naming_host_and_port(make_host):
+    port = free_port()  # nothing listens there
+    started = time.monotonic()
+    with pytest.raises(HostUnreachable) as info:
+        make_host(port=port, connect_timeout=2.0).start()
+    assert time.monotonic() - started < 4
+    message = str(info.value)
+    assert f"127.0.0.1 port {port}" in message and "firewall" in message
+
+
+def test_silent_port_times_out_within_connect_timeout(make_host):
+    # Accepts TCP but never sends an SSH banner: like a host behind a stuck middlebox.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(HostUnreachable) as info:
+            make_host(port=port, connect_timeout=1.0).start()
+        assert time.monotonic() - started < 5
+    assert f"127.0.0.1 port {port}" in str(info.value)
+
+
+@needs_root
+def test_missing_python_is_a_prerequisite(make_host):
+    host = make_host()
+    host.remote_python = "/nonexistent/python3"
+    with pytest.raises(PrerequisiteMissing, match="python3 not found"):
+        host.start()
+
+
+@needs_root
+def test_transport_death_reconnects_once_for_idempotent_ops(make_host):
+    host = make_host()
+    host.start()
+    host._client.get_transport().close()  # the SSH connection drops
+    assert host.call("ping") == {"pong": True}
+    host._client.get_transport().close()
+    with pytest.raises(HostUnreachable, match="agent was restarted"):
+        host.call("bind", address="0000:00:03.0")
+    assert host.call("ping") == {"pong": True}  # the restarted agent serves
+
+
+def test_agent_command_quotes_once():
+    host = SSHHost(HostSpec(name="h", kind="ssh", address="h", become="sudo"))
+    host.remote_python = "/opt/my python/bin/python3"
+    command = host.agent_command("/var/cache/nictest/agent/0123456789abcdef")
+    assert command == (
+        "cd /var/cache/nictest/agent/0123456789abcdef 2>/dev/null || exit 3; "
+        "exec sudo -n '/opt/my python/bin/python3' -m nictest.agent --ssh-connection \"$SSH_CONNECTION\""
+    )
+
+
+def test_agent_files_leave_out_controller_modules():
+    names = [rel for rel, _ in agent_files()]
+    assert "nictest/agent/server.py" in names and "nictest/errors.py" in names
+    for rel in names:
+        top = rel.split("/")[1]
+        assert top not in {"hosts", "lab", "plugin", "cli", "cli.py", "inventory.py"}
+        assert "__pycache__" not in rel
+
+
+# --- the shared client logic, on LocalHost -----------------------------------
+
+@needs_root
+def test_local_agent_killed_idempotent_op_is_retried_others_refused():
+    with LocalHost(HostSpec(name="local", kind="local", nics=())) as host:
+        host.start()
+        host._stream.proc.kill()
+        assert host.call("ping") == {"pong": True}
+        host._stream.proc.kill()
+        with pytest.raises(HostUnreachable, match="agent was restarted"):
+            host.call("unbind", address="0000:00:03.0")
+        assert host.call("ping") == {"pong": True}
+
+
+@needs_root
+def test_call_timeout_names_op_and_skips_the_late_reply():
+    with LocalHost(HostSpec(name="local", kind="local", nics=())) as host:
+        host.start()
+        stream = host._stream
+        gate = threading.Event()
+        real_read = stream.read
+
+        def slow_read(timeout):
+            if not gate.is_set():
+                raise TimeoutError  # as if the agent were stuck
+            return real_read(timeout)
+
+        stream.read = slow_read
+        with pytest.raises(HostUnreachable, match="no reply to 'ping' within 0.2s"):
+            host.call("ping", timeout=0.2)
+        gate.set()
+        assert host.call("hello")["agent_version"]  # the stale ping reply was skipped
+
+
+def test_connect_picks_transport_by_kind():
+    with pytest.raises(InventoryError, match="unknown kind"):
+        hosts.connect(HostSpec(name="x", kind="carrier-pigeon"))
+    if os.geteuid() == 0:
+        with hosts.connect(HostSpec(name="local", kind="local", nics=())) as host:
+            assert isinstance(host, LocalHost) and host.info["agent_version"]
