@@ -1,0 +1,101 @@
+"""errno -> PmdError mapping and the pmd agent ops' bookkeeping (no C, no hardware)."""
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+from nictest import errors
+from nictest.agent import ops as agent_ops
+from nictest.agent import pmd_ops
+from nictest.agent.server import Agent
+from nictest.pmd.port import pmd_error
+
+
+@pytest.mark.parametrize("code", [errno.ENODEV, errno.EPERM, errno.ENOMEM, errno.ETIMEDOUT, errno.EBUSY])
+def test_negative_errno_maps_to_pmd_error(code):
+    exc = pmd_error("open", -code, "0000:00:03.0 via vfio", "IOMMU group 3 is not viable")
+    assert isinstance(exc, errors.PmdError) and isinstance(exc, errors.NictestError)
+    assert exc.op == "open" and exc.errno == code
+    text = str(exc)
+    assert os.strerror(code) in text and f"errno {code}" in text
+    assert "0000:00:03.0 via vfio" in text and "not viable" in text
+
+
+def test_positive_code_is_taken_as_errno():
+    assert pmd_error("tx", errno.EINVAL).errno == errno.EINVAL
+
+
+def test_pmd_error_crosses_the_protocol_with_op_and_errno():
+    from nictest.agent.server import _error
+
+    reply = _error(7, pmd_error("rx", -errno.ETIMEDOUT))
+    assert reply["error"]["type"] == "PmdError"
+    assert reply["error"]["op"] == "rx" and reply["error"]["errno"] == errno.ETIMEDOUT
+    assert errors.by_name(reply["error"]["type"]) is errors.PmdError
+
+
+class FakePort:
+    closed_order: list = []
+
+    def __init__(self, address, backend="vfio", rx_ring=512, tx_ring=512, iova_base=0):
+        self.address, self.backend = address, backend
+        self.closed = False
+
+    def info(self):
+        return {"address": self.address, "mac": "52:54:00:00:03:10", "status": 0x283}
+
+    def registers(self):
+        return {"STATUS": 0x283}
+
+    def close(self):
+        self.closed = True
+        FakePort.closed_order.append(self.address)
+
+
+@pytest.fixture
+def agent(monkeypatch):
+    import nictest.pmd
+
+    monkeypatch.setattr(nictest.pmd, "Port", FakePort)
+    pmd_ops._reset_for_tests()
+    FakePort.closed_order = []
+    yield Agent(ops=agent_ops.OPS)
+    pmd_ops._reset_for_tests()
+
+
+def call(agent, op, **args):
+    return agent.dispatch({"id": 1, "op": op, "args": args})
+
+
+def test_open_info_close(agent):
+    opened = call(agent, "pmd_open", address="0000:00:03.0")
+    assert opened["port"] == 1 and opened["registers"] == {"STATUS": 0x283}
+    assert call(agent, "pmd_info", port=1)["mac"] == "52:54:00:00:03:10"
+    with pytest.raises(errors.StateError, match="already open as PMD port 1"):
+        call(agent, "pmd_open", address="0000:00:03.0")
+    assert call(agent, "pmd_close", port=1) == {"closed": True, "address": "0000:00:03.0"}
+    assert call(agent, "pmd_close", port=1)["closed"] is False
+    with pytest.raises(errors.StateError, match="no open PMD port 1"):
+        call(agent, "pmd_stats", port=1)
+    assert agent._hooks == []  # nothing open: no hook left behind
+
+
+def test_ports_close_before_an_earlier_restore_hook(agent):
+    events = []
+    agent.on_shutdown(lambda: events.append(("restore", list(FakePort.closed_order))))
+    call(agent, "pmd_open", address="0000:00:03.0")
+    agent.on_shutdown(lambda: events.append(("restore-late", list(FakePort.closed_order))))
+    call(agent, "pmd_open", address="0000:00:04.0")  # re-registers: newest again
+    agent.run_shutdown_hooks()
+    assert FakePort.closed_order == ["0000:00:03.0", "0000:00:04.0"]
+    # Both restore hooks ran after every port was closed.
+    assert events == [("restore-late", FakePort.closed_order), ("restore", FakePort.closed_order)]
+
+
+def test_close_ports_for_an_address(agent):
+    call(agent, "pmd_open", address="0000:00:03.0")
+    call(agent, "pmd_open", address="0000:00:04.0")
+    assert pmd_ops.close_ports_for("0000:00:04.0") == 1
+    assert pmd_ops.open_ports() == {1: "0000:00:03.0"}
