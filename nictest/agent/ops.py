@@ -120,4 +120,7 @@ def hello(agent) -> dict:
 def status(agent) -> dict:
     from nictest import pci  # lazily: discovery is another layer and may fail on its own
 
-    return {"devices": [device.to_dict() for device in pci.discover("/", session_ip=agent.session_ip)]}
+    result = {"devices": [device.to_dict() for device in pci.discover("/", session_ip=agent.session_ip)]}
+    if "journal" in agent.ops:  # binding layer loaded: show held, stale and persistent bindings too
+        result["journal"] = agent.ops["journal"].fn(agent)
+    return result

@@ -25,7 +25,7 @@ def run(args) -> int:
     if args.json:
         print(json.dumps([{k: d.get(k) for k in JSON_KEYS} for d in devices], indent=2))
     else:
-        print(render_table(args.host, devices, status.get("stale", [])))
+        print(render_table(args.host, devices, status.get("journal", {})))
     return 0
 
 
@@ -33,7 +33,7 @@ def _cell(value) -> str:
     return "-" if value in (None, "", []) else str(value)
 
 
-def render_table(host_name: str, devices: list, stale: list) -> str:
+def render_table(host_name: str, devices: list, journal: dict) -> str:
     header = ("ADDRESS", "ID", "DRIVER", "OVERRIDE", "NETDEV", "MAC", "IOMMU", "NUMA", "ACTIVE")
     rows = []
     for d in devices:
@@ -48,8 +48,12 @@ def render_table(host_name: str, devices: list, stale: list) -> str:
     names = [f"  {d['address']}  {d.get('vendor_name') or '?'} {d.get('device_name') or ''}".rstrip()
              for d in devices]
     lines += ["", "Names:"] + names
-    for entry in stale:
-        lines.append(f"STALE journal entry: {entry.get('address')} was bound to "
-                     f"{entry.get('bound_driver')} by {entry.get('owner')}: "
-                     f"run `nictest restore --host {host_name} {entry.get('address')}`")
+    for kind, fix in (("stale", "its agent died; `nictest restore --host {host}` brings it back"),
+                      ("persistent", "bound by `nictest bind`; `nictest unbind --host {host} {address}`"),
+                      ("held", "held by a running session")):
+        for entry in journal.get(kind, []):
+            owner = entry.get("owner") or {}
+            lines.append(f"{kind.upper()}: {entry.get('address')} on {entry.get('target')} since "
+                         f"{entry.get('bound_at')} (by {owner.get('controller')}): "
+                         + fix.format(host=host_name, address=entry.get("address")))
     return "\n".join(lines)
