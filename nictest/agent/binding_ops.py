@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 from typing import Any, Dict, List, Optional
 
 from nictest.agent.ops import op
@@ -63,6 +64,10 @@ class BindingState:
             self.release(address)
 
     def restore_held(self, address: str, entry: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+        pmd_ops = sys.modules.get("nictest.agent.pmd_ops")
+        if pmd_ops is not None:
+            # An open port keeps /dev/vfio/N busy: unbinding vfio-pci would block on it.
+            pmd_ops.close_ports_for(address)
         try:
             if entry is None:
                 return {"address": address, "restored": False, "reason": "no journal entry: nothing to restore"}

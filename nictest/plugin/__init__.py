@@ -90,13 +90,43 @@ def pytest_sessionfinish(session):
         pool.stop_booted_labs()
 
 
-def pytest_generate_tests(metafunc):
-    if "host" not in metafunc.fixturenames:
+DRIVERS = ("vfio-pci", "uio_pci_generic")
+
+
+def _nics_of(config, spec) -> list:
+    """NICs a test may take on this host: --nic, else the inventory's allow-list."""
+    chosen = config.getoption("nic")
+    allowed = list(spec.nics or ())
+    return [a for a in chosen if spec.nics is None or a in allowed] if chosen else allowed
+
+
+def pytest_terminal_summary(terminalreporter):
+    pool = _pool(terminalreporter.config)
+    if pool is None or not pool.replayed:
         return
-    pool = _pool(metafunc.config)
+    terminalreporter.section("nictest: stale bindings restored at session start")
+    for name, results in pool.replayed.items():
+        for result in results:
+            terminalreporter.write_line(f"{name}: {result.get('address')} back on {result.get('driver')} "
+                                        f"(was {result.get('was')})")
+
+
+def pytest_generate_tests(metafunc):
+    config = metafunc.config
+    pool = _pool(config)
     names = list(pool.specs) if pool else [None]
-    metafunc.parametrize("_nictest_host_name", names, ids=[n or "no-host" for n in names],
-                         scope="session")
+    if "_nictest_nic" in metafunc.fixturenames:
+        # One test per (host, NIC): host and NIC are parametrized together.
+        pairs = [(name, nic) for name in names if name
+                 for nic in _nics_of(config, pool.specs[name])] or [(None, None)]
+        metafunc.parametrize(("_nictest_host_name", "_nictest_nic"), pairs,
+                             ids=[f"{h}-{n}" if h else "no-host" for h, n in pairs], scope="session")
+    elif "host" in metafunc.fixturenames:
+        metafunc.parametrize("_nictest_host_name", names, ids=[n or "no-host" for n in names],
+                             scope="session")
+    if "_nictest_driver" in metafunc.fixturenames:
+        drivers = [config.getoption("driver")] if config.getoption("driver") else list(DRIVERS)
+        metafunc.parametrize("_nictest_driver", drivers, scope="session")
 
 
 @pytest.fixture(scope="session")

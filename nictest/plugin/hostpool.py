@@ -16,6 +16,7 @@ class HostPool:
         self._hosts = {}                     # name -> connected Host
         self._broken = {}                    # name -> first error (later tests fail fast with it)
         self.hello = {}                      # name -> the agent's hello
+        self.replayed = {}                   # name -> stale journal entries restored at connect
         self.booted_labs = []
         self._lock = threading.Lock()
 
@@ -55,7 +56,12 @@ class HostPool:
                     if spec.kind == "qemu":
                         lab.ensure_up(spec.lab)   # no-op when the master booted it
                     host = hosts.connect(spec)
-                    self.hello[name] = host.call("hello")
+                    self.hello[name] = host.info
+                    # A run killed earlier may have left NICs bound: put them back first.
+                    if "restore_all" in host.info.get("ops", ()):
+                        replayed = host.call("restore_all", stale_only=True)
+                        if replayed:
+                            self.replayed[name] = replayed
                 except NictestError as err:
                     self._broken[name] = err
                     raise
