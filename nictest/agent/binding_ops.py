@@ -211,3 +211,21 @@ def journal(agent) -> dict:
 def stale(agent) -> list:
     """Journal entries whose lock is free and that are not persistent: what `nictest status` warns about."""
     return journal(agent)["stale"]
+
+
+@op("device_nodes", address=str)
+def device_nodes(agent, address) -> dict:
+    """The user-space device nodes that exist for `address` now (/dev/vfio/N, /dev/uioX)."""
+    st = state(agent)
+    address = _addr(address)
+    device_dir = os.path.join(st.root, "sys/bus/pci/devices", address)
+    nodes = []
+    group_link = os.path.join(device_dir, "iommu_group")
+    if os.path.islink(group_link):
+        group = os.path.basename(os.readlink(group_link))
+        nodes.append(f"/dev/vfio/{group}")
+    uio_dir = os.path.join(device_dir, "uio")
+    if os.path.isdir(uio_dir):
+        nodes += [f"/dev/{name}" for name in sorted(os.listdir(uio_dir))]
+    return {"address": address, "nodes": [n for n in nodes if os.path.exists(os.path.join(st.root, n.lstrip("/")))],
+            "vfio_container": os.path.exists(os.path.join(st.root, "dev/vfio/vfio"))}
