@@ -124,3 +124,19 @@ def status(agent) -> dict:
     if "journal" in agent.ops:  # binding layer loaded: show held, stale and persistent bindings too
         result["journal"] = agent.ops["journal"].fn(agent)
     return result
+
+
+from nictest.errors import RefusedError  # noqa: E402 - kept beside its only user
+
+
+@op("signal_agent", pid=int, signal=int)
+def signal_agent(agent, pid, signal) -> dict:
+    """Send a signal to ANOTHER nictest agent on this host (crash tests); nothing else."""
+    try:
+        cmdline = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+    except OSError:
+        raise RefusedError(f"no process {pid} on this host") from None
+    if pid == os.getpid() or b"nictest.agent" not in cmdline:
+        raise RefusedError(f"pid {pid} is not another nictest agent: refusing to signal it")
+    os.kill(pid, signal)
+    return {"pid": pid, "signal": signal}
