@@ -213,3 +213,151 @@ def open_ports() -> Dict[int, str]:
 def _reset_for_tests(state: Optional[_State] = None) -> None:
     global _state
     _state = state or _State()
+
+
+# --- evidence the suites need beyond the port's own report --------------------
+
+# linux/vfio.h: _IO(VFIO_TYPE ';', VFIO_BASE 100 + n)
+_VFIO_GET_API_VERSION = 0x3B64
+_VFIO_CHECK_EXTENSION = 0x3B65
+_VFIO_GROUP_GET_STATUS = 0x3B67
+_VFIO_TYPE1_IOMMU = 1
+_VFIO_GROUP_FLAGS_VIABLE = 1
+_VFIO_GROUP_FLAGS_CONTAINER_SET = 2
+
+
+@op("vfio_probe", group=int)
+def vfio_probe(agent, group) -> dict:
+    """Ask VFIO directly (no C, no port): API version, TYPE1 extension, group status.
+    Call it while the group is bound to vfio-pci but NOT open (a group has one opener)."""
+    import fcntl
+    import os
+    import struct
+
+    out: dict = {"group": group}
+    fd = os.open("/dev/vfio/vfio", os.O_RDWR | os.O_CLOEXEC)
+    try:
+        out["api_version"] = fcntl.ioctl(fd, _VFIO_GET_API_VERSION)
+        out["type1"] = fcntl.ioctl(fd, _VFIO_CHECK_EXTENSION, _VFIO_TYPE1_IOMMU)
+    finally:
+        os.close(fd)
+    gfd = os.open(f"/dev/vfio/{group}", os.O_RDWR | os.O_CLOEXEC)
+    try:
+        raw = bytearray(struct.pack("II", 8, 0))
+        fcntl.ioctl(gfd, _VFIO_GROUP_GET_STATUS, raw, True)
+        flags = struct.unpack("II", raw)[1]
+    finally:
+        os.close(gfd)
+    out["group_flags"] = flags
+    out["viable"] = bool(flags & _VFIO_GROUP_FLAGS_VIABLE)
+    out["container_set"] = bool(flags & _VFIO_GROUP_FLAGS_CONTAINER_SET)
+    return out
+
+
+@op("pmd_memory")
+def pmd_memory(agent) -> dict:
+    """This agent's hugetlb memory (smaps_rollup) and the host's free hugepages."""
+    from nictest import pmd
+
+    kb = {}
+    with open("/proc/self/smaps_rollup") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("Private_Hugetlb", "Shared_Hugetlb"):
+                kb[key] = int(rest.split()[0])
+    return {"hugetlb_bytes": sum(kb.values()) * 1024, **pmd.hugepages()}
+
+
+def _pagemap_phys(virt: int) -> int:
+    """Physical address of `virt` in this process from /proc/self/pagemap (0: hidden or absent)."""
+    import os
+    import struct
+
+    page = os.sysconf("SC_PAGE_SIZE")
+    with open("/proc/self/pagemap", "rb") as f:
+        f.seek(virt // page * 8)
+        (entry,) = struct.unpack("<Q", f.read(8))
+    if not entry >> 63 & 1:
+        return 0
+    return (entry & ((1 << 55) - 1)) * page + virt % page
+
+
+@op("pmd_dma_buffers", port=int, count=int, size=int)
+def pmd_dma_buffers(agent, port, count=8, size=2048) -> list:
+    """Carve `count` buffers from the port's spare DMA memory: [{bus, offset, size, virt, phys}].
+    phys is what /proc/self/pagemap says for the buffer's virtual address (read here in Python,
+    independently of the C resolver), so a test can compare it with the bus address under UIO."""
+    p = _port(port)
+    out = []
+    for _ in range(count):
+        buf = p.dma_alloc(size)
+        virt = int(p.ffi.cast("uintptr_t", p.ffi.from_buffer(buf["buffer"])))
+        out.append({"bus": buf["bus"], "offset": buf["offset"], "size": buf["size"], "virt": virt,
+                    "phys": _pagemap_phys(virt)})
+    return out
+
+
+# --- the kernel side of a cabled peer -----------------------------------------
+
+def _read_int(path: str):
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _write(path: str, text: str) -> None:
+    import os
+
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def _link_flags(ifname: str) -> list:
+    from nictest.agent.net_ops import ip_json
+
+    links = ip_json("link", "show", "dev", ifname)
+    if not links:
+        raise StateError(f"no netdev {ifname}: is the NIC on its kernel driver?")
+    return links[0].get("flags", [])
+
+
+@op("net_prepare", ifname=str, up=bool, ipv6=bool, carrier_timeout_ms=int)
+def net_prepare(agent, ifname, up=True, ipv6=False, carrier_timeout_ms=10000) -> dict:
+    """Set a netdev's admin state and IPv6 (disable_ipv6 sysctl); when bringing it up, wait
+    for carrier (LOWER_UP). Returns the previous {up, ipv6} so the caller can put it back,
+    and {carrier, carrier_seconds}."""
+    import subprocess
+    import time
+
+    sysctl = f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6"
+    flags = _link_flags(ifname)
+    disabled = _read_int(sysctl)
+    previous = {"up": "UP" in flags, "ipv6": None if disabled is None else not disabled}
+    if disabled is not None and bool(disabled) == ipv6:
+        _write(sysctl, "0" if ipv6 else "1")
+    if previous["up"] != up:
+        subprocess.run(["ip", "link", "set", "dev", ifname, "up" if up else "down"],
+                       check=True, capture_output=True, timeout=10)
+    started = time.monotonic()
+    carrier = "LOWER_UP" in _link_flags(ifname)
+    if up:
+        deadline = started + carrier_timeout_ms / 1000
+        while not carrier and time.monotonic() < deadline:
+            time.sleep(0.1)
+            carrier = "LOWER_UP" in _link_flags(ifname)
+    log.info("%s: up=%s ipv6=%s carrier=%s (was %s)", ifname, up, ipv6, carrier, previous)
+    return {"ifname": ifname, "previous": previous, "carrier": carrier,
+            "carrier_seconds": round(time.monotonic() - started, 3)}
+
+
+@op("net_counters", ifname=str)
+def net_counters(agent, ifname) -> dict:
+    """The netdev's kernel counters (/sys/class/net/IF/statistics)."""
+    base = f"/sys/class/net/{ifname}/statistics"
+    return {k: _read_int(f"{base}/{k}") for k in ("rx_packets", "rx_bytes", "rx_dropped", "rx_errors",
+                                                     "tx_packets", "tx_bytes", "tx_errors")}

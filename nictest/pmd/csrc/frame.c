@@ -90,6 +90,8 @@ void rx_acc_frame(struct rx_acc *a, const uint8_t *d, uint32_t len, uint8_t erro
     a->last_ns = now;
     r->packets++;
     r->bytes += len;
+    r->seq_sum += seq;
+    r->seq_sqsum += seq * seq;
     if (v == FRAME_BAD || errors)
         r->bad++;
     if (seq == a->expect) {
