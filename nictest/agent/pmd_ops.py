@@ -361,3 +361,47 @@ def net_counters(agent, ifname) -> dict:
     base = f"/sys/class/net/{ifname}/statistics"
     return {k: _read_int(f"{base}/{k}") for k in ("rx_packets", "rx_bytes", "rx_dropped", "rx_errors",
                                                      "tx_packets", "tx_bytes", "tx_errors")}
+
+
+_kernel_rx_jobs: Dict[str, dict] = {}
+
+
+@op("pmd_kernel_rx_start", ifname=str, count=int, timeout_ms=int, expect_seq=int, settle_ms=int)
+def pmd_kernel_rx_start(agent, ifname, count, timeout_ms=5000, expect_seq=0, settle_ms=300) -> dict:
+    """AF_PACKET capture on `ifname` in a background thread (the C loop runs without the GIL),
+    so the agent can meanwhile make the other side send; collect with pmd_kernel_rx_wait.
+    Returns after settle_ms, by when the capture socket is open."""
+    import time
+
+    from nictest import pmd
+
+    old = _kernel_rx_jobs.get(ifname)
+    if old is not None and old["thread"].is_alive():
+        raise StateError(f"{ifname} is already capturing: pmd_kernel_rx_wait first")
+    job: dict = {"result": None, "error": None}
+
+    def run() -> None:
+        try:
+            job["result"] = pmd.kernel_rx(ifname, count, timeout_ms=timeout_ms, expect_seq=expect_seq)
+        except Exception as exc:  # noqa: BLE001 - handed to pmd_kernel_rx_wait
+            job["error"] = exc
+
+    job["thread"] = threading.Thread(target=run, name=f"kernel-rx-{ifname}", daemon=True)
+    _kernel_rx_jobs[ifname] = job
+    job["thread"].start()
+    time.sleep(settle_ms / 1000)
+    return {"started": True}
+
+
+@op("pmd_kernel_rx_wait", ifname=str, timeout_ms=int)
+def pmd_kernel_rx_wait(agent, ifname, timeout_ms=60000) -> dict:
+    job = _kernel_rx_jobs.get(ifname)
+    if job is None:
+        raise StateError(f"{ifname} has no capture running: pmd_kernel_rx_start first")
+    job["thread"].join(timeout_ms / 1000)
+    if job["thread"].is_alive():
+        raise StateError(f"{ifname} is still capturing after {timeout_ms} ms")
+    del _kernel_rx_jobs[ifname]
+    if job["error"] is not None:
+        raise job["error"]
+    return job["result"]
