@@ -1,0 +1,108 @@
+"""Data-path conformance on a cabled pair (hosts.toml `links`): the PMD and the kernel
+exchange real frames in both directions, and PMD <-> PMD with both NICs bound.
+
+Every frame carries a sequence number and a pattern the C loops check; counts, pattern and
+"every sequence number arrived once" are asserted, never the order (the lab's switch
+reorders under load). Packets-per-second figures are recorded (record_property + allure),
+not asserted.
+"""
+from __future__ import annotations
+
+import json
+
+import allure
+import pytest
+
+from fixtures.pmd import all_arrived, peer_restore, peer_up, wait_link
+
+pytestmark = [pytest.mark.lab, pytest.mark.datapath]
+
+N = 5000
+SIZE = 64
+KERNEL_RATE_PPS = 20_000   # what a kernel AF_PACKET receiver on the lab keeps up with (~57k max)
+
+
+def _record(record_property, name: str, result: dict) -> None:
+    record_property(f"{name}_pps", round(result["pps"]))
+    allure.attach(json.dumps(result, indent=1, default=str), name, allure.attachment_type.JSON)
+
+
+@pytest.mark.destructive
+def test_pmd_tx_to_kernel_rx_on_the_peer(host, pmd_port, peer_link, record_property):
+    wait_link(pmd_port)
+    before = peer_link.counters()
+    host.call("pmd_kernel_rx_start", ifname=peer_link.ifname, count=N, timeout_ms=15000)
+    try:
+        tx = pmd_port.call("pmd_tx", count=N, size=SIZE, dst=peer_link.mac, rate_pps=KERNEL_RATE_PPS,
+                           timeout_ms=5000)
+    finally:
+        rx = host.call("pmd_kernel_rx_wait", ifname=peer_link.ifname, timeout_ms=30000)
+    after = peer_link.counters()
+    _record(record_property, "pmd_tx_to_kernel", tx)
+    assert tx["packets"] == N, f"the PMD completed {tx['packets']} of {N} frames"
+    rose = after["rx_packets"] - before["rx_packets"]
+    assert rose >= N, f"peer {peer_link.ifname} rx_packets rose by {rose}, want >= {N}"
+    assert rx["bad"] == 0, f"the peer's AF_PACKET capture saw corrupted frames: {rx}"
+    assert all_arrived(rx, N), f"the peer's AF_PACKET capture disagrees with the counters: {rx}"
+
+
+@pytest.mark.destructive
+def test_kernel_tx_from_the_peer_to_pmd_rx(host, pmd_port, peer_link, record_property):
+    wait_link(pmd_port)
+    before = pmd_port.call("pmd_stats")
+    pmd_port.call("pmd_rx_start", count=N, timeout_ms=30000)
+    try:
+        tx = host.call("pmd_kernel_tx", ifname=peer_link.ifname, count=N, size=SIZE,
+                       dst=pmd_port.info["mac"], timeout_ms=5000)
+    finally:
+        rx = pmd_port.call("pmd_rx_wait", timeout_ms=40000)
+    after = pmd_port.call("pmd_stats")
+    _record(record_property, "kernel_tx_to_pmd", tx)
+    assert tx["packets"] == N, f"the peer's kernel sent {tx['packets']} of {N}"
+    assert rx["bad"] == 0 and rx["desc_errors"] == 0, rx
+    assert all_arrived(rx, N), f"the PMD did not receive every frame exactly once: {rx}"
+    assert after["rx_packets"] - before["rx_packets"] >= N, (before, after)
+
+
+@pytest.mark.destructive
+@pytest.mark.perf
+def test_pmd_to_pmd_both_directions(host, pmd_port, peer_port, record_property):
+    wait_link(pmd_port)
+    wait_link(peer_port)
+    count = 2 * N
+    for name, tx_port, rx_port in (("pmd_to_peer_pmd", pmd_port, peer_port),
+                                   ("peer_pmd_to_pmd", peer_port, pmd_port)):
+        with allure.step(f"{count} x {SIZE} B {tx_port.address} -> {rx_port.address}"):
+            res = host.call("pmd_txrx", tx_port=tx_port.port, rx_port=rx_port.port, count=count, size=SIZE,
+                            seq_start=0, timeout_ms=5000)
+        _record(record_property, name, res["rx"])
+        assert res["tx"]["packets"] == count, f"{name}: sent {res['tx']['packets']} of {count}"
+        assert res["rx"]["bad"] == 0 and res["rx"]["desc_errors"] == 0, res["rx"]
+        assert all_arrived(res["rx"], count), f"{name}: not every frame arrived exactly once: {res['rx']}"
+
+
+@pytest.mark.perf
+def test_kernel_path_on_the_same_pair(host, nic, peer, record_property):
+    """The reference figure: both NICs on their kernel driver, AF_PACKET send -> AF_PACKET capture."""
+    if not nic.get("netdev"):
+        pytest.fail(f"{nic['address']} has no netdev: it should be on its kernel driver", pytrace=False)
+    near = peer_up(host, nic)
+    try:
+        far = peer_up(host, peer)
+        try:
+            host.call("pmd_kernel_rx_start", ifname=near.ifname, count=N, timeout_ms=20000)
+            try:
+                tx = host.call("pmd_kernel_tx", ifname=far.ifname, count=N, size=SIZE, dst=near.mac,
+                               timeout_ms=5000)
+            finally:
+                rx = host.call("pmd_kernel_rx_wait", ifname=near.ifname, timeout_ms=30000)
+        finally:
+            peer_restore(far)
+    finally:
+        peer_restore(near)
+    _record(record_property, "kernel_to_kernel", tx)
+    record_property("kernel_to_kernel_rx_packets", rx["packets"])
+    assert tx["packets"] == N
+    assert rx["bad"] == 0, rx
+    # The kernel receiver may drop under a full-speed sender: the figure matters here, not loss.
+    assert rx["packets"] > 0, f"nothing arrived on {near.ifname}: {rx}"
