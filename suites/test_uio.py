@@ -1,0 +1,67 @@
+"""UIO conformance: the promises of test_vfio, through uio_pci_generic (needs --allow-uio:
+the NIC gets unrestricted DMA), plus physical addresses resolved for every DMA buffer.
+"""
+from __future__ import annotations
+
+import json
+
+import allure
+import pytest
+
+pytestmark = [pytest.mark.lab, pytest.mark.uio, pytest.mark.destructive]
+
+PCI_COMMAND_MEMORY, PCI_COMMAND_MASTER = 0x2, 0x4
+HUGEPAGE = 2 << 20
+
+
+def test_bound_to_a_uio_device_node(bound_nic):
+    node = bound_nic.bind.get("device_node") or ""
+    assert node.startswith("/dev/uio"), f"no /dev/uioN for {bound_nic.address}: {bound_nic.bind}"
+
+
+def test_port_opens_through_uio(pmd_port):
+    info = pmd_port.info
+    assert info["backend"] == "uio"
+    assert info["vfio_api_version"] == -1 and info["iommu_group"] == -1
+    assert info["regions"] == [] or all(r["index"] != 7 for r in info["regions"]), info["regions"]
+
+
+def test_bar0_mapped_with_the_size_sysfs_reports(pmd_port):
+    bars = [b for b in pmd_port.before.get("bars", []) if b["index"] == 0]
+    assert bars, f"{pmd_port.address}: sysfs reported no BAR0 before binding"
+    assert pmd_port.info["bar0_size"] == bars[0]["size"]
+    assert pmd_port.info["registers"]["STATUS"] == pmd_port.info["status"]
+
+
+def test_config_space_read_through_sysfs(pmd_port):
+    info = pmd_port.info
+    assert (info["vendor"], info["device"]) == (pmd_port.before["vendor"], pmd_port.before["device"])
+    assert info["pci_command"] & PCI_COMMAND_MEMORY, f"memory decoding off: command {info['pci_command']:#06x}"
+    assert info["pci_command"] & PCI_COMMAND_MASTER, f"bus mastering not on: command {info['pci_command']:#06x}"
+
+
+def test_mac_from_registers_is_the_kernel_drivers_mac(pmd_port):
+    before = pmd_port.before
+    if not before.get("mac"):
+        pytest.skip(f"{before['address']} had no netdev MAC before binding: nothing to compare")
+    assert pmd_port.info["mac"] == before["mac"].lower()
+    assert pmd_port.info["registers"]["RAH0"] & (1 << 31), "RAH0.AV (address valid) is clear"
+
+
+def test_physical_addresses_resolved_for_every_dma_buffer(pmd_port):
+    """Under UIO the device gets physical addresses: for each buffer, the bus address the PMD
+    hands the device must be what /proc/self/pagemap says (read independently in Python)."""
+    info = pmd_port.info
+    assert info["dma_bus_base"], "the DMA memory has no physical address"
+    assert info["dma_bus_base"] % HUGEPAGE == 0, f"DMA base {info['dma_bus_base']:#x} is not a 2 MiB hugepage"
+    buffers = pmd_port.call("pmd_dma_buffers", count=16, size=2048)
+    allure.attach(json.dumps(buffers, indent=1), "dma buffers", allure.attachment_type.JSON)
+    hidden = [b for b in buffers if not b["phys"]]
+    if hidden:
+        pytest.skip("/proc/self/pagemap shows PFN 0: physical addresses need root / CAP_SYS_ADMIN "
+                    "(run the agent as root)")
+    for buf in buffers:
+        assert buf["bus"] == buf["phys"], (f"buffer at offset {buf['offset']:#x}: the device would DMA to "
+                                           f"{buf['bus']:#x} but the page is at {buf['phys']:#x}")
+    for ring in ("rx_ring_bus", "tx_ring_bus"):
+        assert info[ring], f"{ring} has no physical address"
