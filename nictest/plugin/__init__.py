@@ -62,6 +62,9 @@ def pytest_configure(config):
     except NictestError as err:
         raise pytest.UsageError(f"--host: {err}") from None
     config._nictest_pool = HostPool(specs)
+    # With -n, keep one host's tests on one worker; the on-host locks back this up.
+    if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") in ("no", "load"):
+        config.option.dist = "loadgroup"
 
 
 def _pool(config) -> HostPool | None:
@@ -98,6 +101,16 @@ def _nics_of(config, spec) -> list:
     chosen = config.getoption("nic")
     allowed = list(spec.nics or ())
     return [a for a in chosen if spec.nics is None or a in allowed] if chosen else allowed
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Under xdist, all of a host's tests go to one worker (its NICs are cabled pairs)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        name = callspec.params.get("_nictest_host_name") if callspec else None
+        if name:
+            item.add_marker(pytest.mark.xdist_group(name=f"host-{name}"))
 
 
 def pytest_terminal_summary(terminalreporter):
