@@ -8,9 +8,10 @@ import json
 import allure
 import pytest
 
+from fixtures.port_checks import check_config_space, check_mac_from_registers
+
 pytestmark = [pytest.mark.lab, pytest.mark.uio, pytest.mark.destructive]
 
-PCI_COMMAND_MEMORY, PCI_COMMAND_MASTER = 0x2, 0x4
 HUGEPAGE = 2 << 20
 
 
@@ -34,18 +35,12 @@ def test_bar0_mapped_with_the_size_sysfs_reports(pmd_port):
 
 
 def test_config_space_read_through_sysfs(pmd_port):
-    info = pmd_port.info
-    assert (info["vendor"], info["device"]) == (pmd_port.before["vendor"], pmd_port.before["device"])
-    assert info["pci_command"] & PCI_COMMAND_MEMORY, f"memory decoding off: command {info['pci_command']:#06x}"
-    assert info["pci_command"] & PCI_COMMAND_MASTER, f"bus mastering not on: command {info['pci_command']:#06x}"
+    check_config_space(pmd_port)
 
 
 def test_mac_from_registers_is_the_kernel_drivers_mac(pmd_port):
-    before = pmd_port.before
-    if not before.get("mac"):
-        pytest.skip(f"{before['address']} had no netdev MAC before binding: nothing to compare")
-    assert pmd_port.info["mac"] == before["mac"].lower()
-    assert pmd_port.info["registers"]["RAH0"] & (1 << 31), "RAH0.AV (address valid) is clear"
+    check_mac_from_registers(pmd_port)
+
 
 
 def test_physical_addresses_resolved_for_every_dma_buffer(pmd_port):
