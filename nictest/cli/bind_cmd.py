@@ -9,7 +9,6 @@ hold    bind, print one line, hold until interrupted, then restore; if this proc
 from __future__ import annotations
 
 import signal
-import sys
 import time
 
 from .common import add_host_argument, connect

@@ -15,7 +15,7 @@ import os
 import sys
 from typing import List, Optional
 
-from nictest.pci.sysfs import PathLike, list_dir, read_text, under
+from nictest.pci.sysfs import PathLike, list_dir, under
 
 PCI_ATTRIBUTES = (
     "vendor", "device", "class", "subsystem_vendor", "subsystem_device", "numa_node",
