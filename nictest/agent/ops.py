@@ -35,7 +35,8 @@ class Op(NamedTuple):
 OPS: Dict[str, Op] = {}
 
 # Agent-side modules whose import registers more ops (e.g. "nictest.agent.binding_ops").
-OP_MODULES: Tuple[str, ...] = ("nictest.agent.net_ops", "nictest.agent.binding_ops", "nictest.agent.pmd_ops")
+OP_MODULES: Tuple[str, ...] = ("nictest.agent.net_ops", "nictest.agent.binding_ops", "nictest.agent.pmd_ops",
+                                 "nictest.agent.isolation_ops")
 
 
 def op(name: str, registry: Dict[str, Op] = OPS, **arg_types: ArgType) -> Callable:
