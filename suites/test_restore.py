@@ -15,7 +15,7 @@ import allure
 import pytest
 
 from fixtures.evidence import attach_json
-from fixtures.nics import device, require_driver
+from fixtures.nics import device, require_dma, require_driver
 from fixtures.pmd import BACKENDS
 from nictest.isolation.verdict import parse_faults
 
@@ -107,6 +107,7 @@ def check_traffic(host, nic_if: str, peer_if: str) -> None:
 @pytest.fixture
 def driver(host, _nictest_driver, request):
     require_driver(host, _nictest_driver, request.config)
+    require_dma(host, _nictest_driver)  # the session sends frames
     return _nictest_driver
 
 
