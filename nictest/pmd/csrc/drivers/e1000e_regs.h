@@ -1,7 +1,7 @@
 /* e1000e_regs.h - Intel 82574L (e1000e) registers this driver relies on.
  * Byte offsets into BAR0 and bit names as in the Intel 82574 datasheet
  * (section 10, "Device Registers") and Linux drivers/net/ethernet/intel/e1000e.
- * The set verified on the lab is in /work/shared/LAB.md; the statistics and
+ * The set verified on the lab is in shared/LAB.md (beside the repo); the statistics and
  * delay-timer registers are the datasheet's 10.2.x entries. */
 #ifndef NICTEST_PMD_E1000E_REGS_H
 #define NICTEST_PMD_E1000E_REGS_H
