@@ -24,6 +24,9 @@ PROFILES = {
     # A spare IOMMU lab: a second VFIO host for parallel runs and development.
     "lab3": LabProfile("lab3", iommu=True, ssh_port=10024,
                        nic_macs=("52:54:00:00:03:10", "52:54:00:00:03:11")),
+    # A spare no-IOMMU lab (UIO), for the same.
+    "lab4": LabProfile("lab4", iommu=False, ssh_port=10025,
+                       nic_macs=("52:54:00:00:04:10", "52:54:00:00:04:11")),
 }
 
 
