@@ -28,6 +28,10 @@ PROFILES = {
     "lab4": LabProfile("lab4", iommu=False, ssh_port=10025,
                        nic_macs=("52:54:00:00:04:10", "52:54:00:00:04:11")),
 }
+# More spare IOMMU labs, so parallel sessions never share a cabled pair.
+for _n in (5, 6, 7):
+    PROFILES[f"lab{_n}"] = LabProfile(f"lab{_n}", iommu=True, ssh_port=10021 + _n,
+                                      nic_macs=(f"52:54:00:00:0{_n}:10", f"52:54:00:00:0{_n}:11"))
 
 
 def profile(name: str) -> LabProfile:
