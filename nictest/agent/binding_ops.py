@@ -118,8 +118,12 @@ def session(agent, allowed=None, controller="") -> dict:
             "journal_dir": st.journal.dir, "lock_dir": st.locks.dir}
 
 
-@op("bind", address=str, driver=str, force=bool, any_class=bool, allow_uio=bool, persistent=bool)
-def bind(agent, address, driver, force=False, any_class=False, allow_uio=False, persistent=False) -> dict:
+@op("bind", address=str, driver=str, force=bool, any_class=bool, allow_uio=bool, persistent=bool,
+    pause_after_unbind=(int, float))
+def bind(agent, address, driver, force=False, any_class=False, allow_uio=False, persistent=False,
+         pause_after_unbind=0) -> dict:
+    """pause_after_unbind: a test hook (off by default, at most 60 s): sleep with the device
+    driverless so crash tests can kill the controller, the agent or a module at that moment."""
     st = state(agent)
     address = _addr(address)
     if address in st.held:
@@ -139,7 +143,8 @@ def bind(agent, address, driver, force=False, any_class=False, allow_uio=False, 
         plan = safety.check_bind(st.root, address, driver, session_ip=agent.session_ip, allowed=st.allowed,
                                  force=force, any_class=any_class, allow_uio=allow_uio,
                                  dry_run=modprobe_dry_run if st.use_udev else None)
-        result = binder.bind(st.root, plan, st.journal, lock.owner, persistent=persistent, use_udev=st.use_udev)
+        result = binder.bind(st.root, plan, st.journal, lock.owner, persistent=persistent, use_udev=st.use_udev,
+                             pause_after_unbind=min(max(float(pause_after_unbind), 0.0), 60.0))
     except BaseException:
         lock.release()
         raise

@@ -75,7 +75,7 @@ def journal_entry(root: PathLike, plan: Plan, owner: Dict[str, Any], persistent:
 
 
 def bind(root: PathLike, plan: Plan, journal: Journal, owner: Dict[str, Any], persistent: bool = False,
-         timeout: float = DEFAULT_TIMEOUT, use_udev: bool = True) -> Dict[str, Any]:
+         timeout: float = DEFAULT_TIMEOUT, use_udev: bool = True, pause_after_unbind: float = 0.0) -> Dict[str, Any]:
     """Bind the checked device; returns {address, driver, device_node, iommu_group, seconds, journal}."""
     started = time.monotonic()
     address, target = str(plan.device.address), plan.target.name
@@ -86,7 +86,7 @@ def bind(root: PathLike, plan: Plan, journal: Journal, owner: Dict[str, Any], pe
     steps: List[str] = []
     try:
         with Watch(address, use_udev) as watch:
-            _switch(root, entry, watch, timeout, steps)
+            _switch(root, entry, watch, timeout, steps, pause_after_unbind)
         node = state.device_node(root, address, target)
         problems = _verify(root, address, target, node)
         if problems:
@@ -101,7 +101,8 @@ def bind(root: PathLike, plan: Plan, journal: Journal, owner: Dict[str, Any], pe
             "steps": steps, "journal": entry}
 
 
-def _switch(root: PathLike, entry: Dict[str, Any], watch: Watch, timeout: float, steps: List[str]) -> None:
+def _switch(root: PathLike, entry: Dict[str, Any], watch: Watch, timeout: float, steps: List[str],
+            pause_after_unbind: float = 0.0) -> None:
     address, target, original = entry["address"], entry["target"], entry["driver"]
     net = entry["net"]
     if net.get("netdev") and net.get("link_up"):
@@ -114,6 +115,9 @@ def _switch(root: PathLike, entry: Dict[str, Any], watch: Watch, timeout: float,
         steps.append(f"unbound from {original}")
         watch.wait(lambda: state.driver(root, address) is None and not state.netdevs(root, address),
                    f"unbind from {original} (driver gone, netdev removed)", timeout)
+    if pause_after_unbind > 0:  # crash-test hook: the device is driverless right now
+        log.warning("test hook: pausing %.1f s between unbind and drivers_probe of %s", pause_after_unbind, address)
+        time.sleep(pause_after_unbind)
     sysfs_write.write(root, "sys/bus/pci/drivers_probe", address)
     steps.append("drivers_probe")
     watch.wait(lambda: state.driver(root, address) == target and state.device_node(root, address, target) is not None,
