@@ -20,6 +20,8 @@ SOURCES = (
     "frame.c",
     "loops.c",
     "afpacket.c",
+    "kernel_pingpong.c",
+    "netns.c",
     "drivers/e1000e.c",
 )
 CFLAGS = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror=implicit-function-declaration"]

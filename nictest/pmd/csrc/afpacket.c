@@ -17,7 +17,7 @@
 
 #define MS 1000000ull
 
-static int open_socket(const char *ifname, int *fd, uint8_t mac[6])
+int pmd_afpacket_open(const char *ifname, int *fd, uint8_t mac[6])
 {
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
@@ -58,7 +58,7 @@ int pmd_kernel_tx_loop(const char *ifname, uint64_t count, uint32_t size, uint64
     uint8_t mac[6], buf[PMD_FRAME_MAX];
     pmd_clear_error();
     memset(r, 0, sizeof *r);
-    if ((rc = frame_size_ok(size)) < 0 || (rc = open_socket(ifname, &fd, mac)) < 0)
+    if ((rc = frame_size_ok(size)) < 0 || (rc = pmd_afpacket_open(ifname, &fd, mac)) < 0)
         return rc;
     struct frame_gen g;
     frame_gen_init(&g, dst_mac, mac, size, seq_start, FRAME_DATA);
@@ -94,11 +94,17 @@ int pmd_kernel_tx_loop(const char *ifname, uint64_t count, uint32_t size, uint64
 int pmd_kernel_rx_loop(const char *ifname, uint64_t count, uint64_t expect_seq, uint32_t timeout_ms,
                        struct pmd_rx_result *r)
 {
+    return pmd_kernel_rx_idle_loop(ifname, count, expect_seq, timeout_ms, 0, r);
+}
+
+int pmd_kernel_rx_idle_loop(const char *ifname, uint64_t count, uint64_t expect_seq, uint32_t timeout_ms,
+                            uint32_t idle_ms, struct pmd_rx_result *r)
+{
     int fd, rc;
     uint8_t mac[6], buf[2048];
     pmd_clear_error();
     memset(r, 0, sizeof *r);
-    if ((rc = open_socket(ifname, &fd, mac)) < 0)
+    if ((rc = pmd_afpacket_open(ifname, &fd, mac)) < 0)
         return rc;
     int rcvbuf = 8 << 20;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf);
@@ -111,8 +117,13 @@ int pmd_kernel_rx_loop(const char *ifname, uint64_t count, uint64_t expect_seq, 
             r->timed_out = 1;
             break;
         }
+        /* Once frames flow, a pause of idle_ms means the sender is done (the rest was dropped). */
+        if (idle_ms && r->packets && now - acc.last_ns > (uint64_t)idle_ms * MS)
+            break;
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         int left_ms = (int)((deadline - now) / MS) + 1;
+        if (idle_ms && left_ms > (int)idle_ms)
+            left_ms = (int)idle_ms;
         if (poll(&pfd, 1, left_ms) <= 0)
             continue;
         ssize_t n;

@@ -28,6 +28,10 @@ int pmd_dma_take(struct pmd_dma *dma, uint64_t size, uint64_t align, void **virt
 uint64_t pmd_dma_bus(const struct pmd_dma *dma, const void *virt);
 int pmd_dma_resolve_phys(struct pmd_dma *dma); /* UIO: fill dma->phys via pagemap */
 
+/* ---- the kernel path (afpacket.c) ---- */
+/* AF_PACKET socket bound to ifname for our ethertype; *fd and the netdev's MAC. */
+int pmd_afpacket_open(const char *ifname, int *fd, uint8_t mac[6]);
+
 /* ---- port and backends ---- */
 struct pmd_driver_ops;
 

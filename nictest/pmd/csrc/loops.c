@@ -223,6 +223,12 @@ static int wait_for(struct pmd_port *port, struct pp_ctx *c, uint64_t deadline)
 int pmd_pingpong(struct pmd_port *a, struct pmd_port *b, uint64_t count, uint32_t size, uint32_t timeout_ms,
                  struct pmd_pingpong_result *r)
 {
+    return pmd_pingpong_rtts(a, b, count, size, timeout_ms, NULL, r);
+}
+
+int pmd_pingpong_rtts(struct pmd_port *a, struct pmd_port *b, uint64_t count, uint32_t size, uint32_t timeout_ms,
+                      uint64_t *rtt_ns, struct pmd_pingpong_result *r)
+{
     int rc;
     pmd_clear_error();
     memset(r, 0, sizeof *r);
@@ -243,6 +249,8 @@ int pmd_pingpong(struct pmd_port *a, struct pmd_port *b, uint64_t count, uint32_
         if (wait_for(a, &pong, deadline) < 0)
             break;
         uint64_t rtt = pmd_now_ns() - t0;
+        if (rtt_ns)
+            rtt_ns[r->answered] = rtt;
         r->answered++;
         r->bad += (uint64_t)(ping.bad | pong.bad);
         r->total_ns += rtt;

@@ -226,11 +226,32 @@ int pmd_txrx_loop(struct pmd_port *tx, struct pmd_port *rx, uint64_t count, uint
 /* Ping-pong between two ports (a sends, b echoes): round-trip times. */
 int pmd_pingpong(struct pmd_port *a, struct pmd_port *b, uint64_t count, uint32_t size,
                  uint32_t timeout_ms, struct pmd_pingpong_result *result);
+/* The same, also storing each answered round trip in rtt_ns[0 .. answered-1]
+ * (rtt_ns: NULL or room for `count` values). */
+int pmd_pingpong_rtts(struct pmd_port *a, struct pmd_port *b, uint64_t count, uint32_t size,
+                      uint32_t timeout_ms, uint64_t *rtt_ns, struct pmd_pingpong_result *result);
 
 /* ---- the kernel path, same frames (AF_PACKET on a netdev) ------------------ */
 int pmd_kernel_tx_loop(const char *ifname, uint64_t count, uint32_t size, uint64_t seq_start,
                        const uint8_t *dst_mac, uint32_t timeout_ms, struct pmd_tx_result *result);
 int pmd_kernel_rx_loop(const char *ifname, uint64_t count, uint64_t expect_seq, uint32_t timeout_ms,
                        struct pmd_rx_result *result);
+/* The same, but once frames flow it also stops after idle_ms without one of ours
+ * (the sender finished and the rest was dropped); idle_ms 0: only timeout_ms. */
+int pmd_kernel_rx_idle_loop(const char *ifname, uint64_t count, uint64_t expect_seq, uint32_t timeout_ms,
+                            uint32_t idle_ms, struct pmd_rx_result *result);
+/* Round trips through the kernel: AF_PACKET ping on if_a, pong from if_b, whose
+ * socket is opened inside network namespace netns_b (NULL or "": this one).
+ * A ping lost for timeout_ms is counted as sent, not answered. */
+int pmd_kernel_pingpong(const char *if_a, const char *if_b, const char *netns_b, uint64_t count,
+                        uint32_t size, uint32_t timeout_ms, uint64_t *rtt_ns,
+                        struct pmd_pingpong_result *result);
+
+/* ---- network namespaces (for the kernel path's far end) -------------------- */
+/* Move the calling thread into netns `name` (`ip netns add` name, or a path);
+ * *saved_fd keeps the old one for pmd_netns_leave. Sockets opened in between
+ * stay in `name`. */
+int pmd_netns_enter(const char *name, int *saved_fd);
+int pmd_netns_leave(int saved_fd);
 
 #endif
