@@ -80,6 +80,10 @@ class LabError(NictestError):
     """The bundled QEMU lab could not be built, booted or stopped."""
 
 
+class ReportError(NictestError):
+    """The HTML report could not be generated (no results, or allure failed)."""
+
+
 def by_name(name: str) -> type:
     """The NictestError subclass called `name`, or AgentError if unknown."""
     cls = globals().get(name)
