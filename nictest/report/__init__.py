@@ -1,0 +1,1 @@
+"""Reports of a test run: Allure categories and the static HTML report (`nictest report`)."""
