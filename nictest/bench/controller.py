@@ -1,0 +1,74 @@
+"""Group 3, controller overhead: one agent call (`ping`) over the persistent SSH channel vs a
+fresh `ssh host true`; `nictest status` end to end in a fresh process vs the floor of reading
+the same sysfs files on the host (a shell loop timed inside the host).
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from nictest.bench import shell, stats
+from nictest.errors import NictestError
+
+# What discovery reads per PCI network device (class 0x02....): ids, driver, override, IOMMU
+# group, NUMA node, netdev name, MAC, counters; plus the routes for the "active" check.
+# Builtins only ($(<file) is read without a fork in bash).
+FLOOR_SCRIPT = r"""
+for i in $(seq {reps}); do
+  t0=${{EPOCHREALTIME/./}}
+  for d in /sys/bus/pci/devices/*; do
+    read -r class < $d/class
+    [ "${{class:0:4}}" = 0x02 ] || continue
+    read -r v < $d/vendor; read -r dv < $d/device; read -r o < $d/driver_override
+    read -r numa < $d/numa_node
+    drv=$(readlink $d/driver || true); grp=$(readlink $d/iommu_group || true)
+    for n in $d/net/*; do
+      [ -e $n ] || continue
+      read -r mac < $n/address; read -r rxp < $n/statistics/rx_packets; read -r txp < $n/statistics/tx_packets
+    done
+  done
+  while read -r line; do :; done < /proc/net/route
+  t1=${{EPOCHREALTIME/./}}
+  echo "STATUS $((t1 - t0))"
+done
+"""
+
+
+def _status_cli(ctx) -> float:
+    argv = [sys.executable, "-m", "nictest.cli"]
+    if ctx.inventory:
+        argv += ["--inventory", ctx.inventory]
+    argv += ["status", "--host", ctx.host_name]
+    t0 = time.perf_counter()
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    seconds = time.perf_counter() - t0
+    if res.returncode != 0:
+        raise NictestError(f"`nictest status --host {ctx.host_name}` failed (rc {res.returncode}): "
+                           f"{res.stderr.strip()[-300:]}")
+    return seconds
+
+
+def run(ctx) -> dict:
+    host, plan, prog = ctx.host, ctx.plan, ctx.progress
+    calls = []
+    with prog.stage("controller: agent call (ping) over the persistent channel", plan.agent_calls):
+        for _ in range(plan.agent_calls):
+            t0 = time.perf_counter()
+            host.call("ping")
+            calls.append(time.perf_counter() - t0)
+    with prog.stage("controller: fresh `ssh host true`", plan.fresh_ssh):
+        fresh = [shell.timed_true(host) for _ in range(plan.fresh_ssh)]
+    with prog.stage(f"controller: `nictest status --host {ctx.host_name}` (fresh process)", plan.status_runs):
+        status = [_status_cli(ctx) for _ in range(plan.status_runs)]
+    with prog.stage("controller: floor, the same sysfs reads in one ssh command on the host", plan.floor_reps):
+        floor = shell.parse_times(shell.run(host, FLOOR_SCRIPT.format(reps=plan.floor_reps)), "STATUS")
+    if len(floor) != plan.floor_reps:
+        raise NictestError(f"the sysfs floor loop printed {len(floor)} times, want {plan.floor_reps}")
+    figures = {"agent_call_s": stats.summary(calls), "fresh_ssh_s": stats.summary(fresh),
+               "status_cli_s": stats.summary(status), "status_floor_s": stats.summary(floor)}
+    med = {k: v["median"] for k, v in figures.items()}
+    return {**figures,
+            "ratios": {"agent_call_over_fresh_ssh": stats.ratio(med["agent_call_s"], med["fresh_ssh_s"]),
+                       "status_cli_over_floor": stats.ratio(med["status_cli_s"], med["status_floor_s"])},
+            "goal": "agent call < 0.02x a fresh ssh command"}

@@ -1,0 +1,116 @@
+"""Group 1, the data path on one cabled NIC pair: kernel -> kernel, PMD -> PMD, PMD -> kernel
+(packets per second) and kernel / PMD ping-pong (round trips), per frame size.
+
+The kernel path's far end sits in its own network namespace, so frames really cross the
+wire. Order keeps each NIC where it must be: both on the kernel driver (kernel stream and
+ping-pong); the near NIC bound (PMD -> kernel); the far NIC back from the netns and bound
+too (PMD -> PMD, PMD ping-pong); then both restored. pps is what the receiver got, first
+to last frame; loss is reported beside it.
+"""
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+from nictest.bench import stats
+from nictest.errors import StateError
+
+NETNS = "nictest-bench"
+PATHS = ("kernel", "pmd", "mixed")          # kernel->kernel, PMD->PMD, PMD tx -> kernel rx
+LATENCY_PATHS = ("kernel", "pmd")
+
+
+def _devices(host) -> dict:
+    return {d["address"]: d for d in host.call("status")["devices"]}
+
+
+def _stream_figures(runs: list, sent: int) -> dict:
+    rx_pps = [r["rx"]["pps"] for r in runs]
+    if not all(rx_pps):
+        raise StateError(f"a stream repetition delivered fewer than 2 frames: {[r['rx']['packets'] for r in runs]}")
+    return {"rx_pps": stats.summary(rx_pps), "tx_pps": stats.summary([r["tx"]["pps"] for r in runs]),
+            "loss": stats.summary([1 - r["rx"]["packets"] / sent for r in runs]),
+            "bad": sum(r["rx"]["bad"] for r in runs), "frames": sent}
+
+
+def _latency_figures(runs: list) -> dict:
+    samples = [s for r in runs for s in r["rtt_ns"]]
+    out = stats.latency_summary(samples)
+    out["rep_median_us"] = stats.summary([stats.percentile(r["rtt_ns"], 50) / 1000 for r in runs if r["rtt_ns"]])
+    out["sent"] = sum(r["sent"] for r in runs)
+    out["lost"] = sum(r["sent"] - r["answered"] for r in runs)
+    out["bad"] = sum(r["bad"] for r in runs)
+    return out
+
+
+def _open(ctx, undo: ExitStack, address: str) -> int:
+    backend = "vfio" if ctx.driver == "vfio-pci" else "uio"
+    host = ctx.host
+    host.call("bind", address=address, driver=ctx.driver, allow_uio=ctx.allow_uio, persistent=False)
+    undo.callback(host.call, "restore", address=address)
+    port = host.call("pmd_open", address=address, backend=backend)["port"]
+    undo.callback(host.call, "pmd_close", port=port)
+    if not host.call("pmd_link", port=port, timeout_ms=10000)["link_up"]:
+        raise StateError(f"{address}: no link 10 s after the PMD opened it (cable to the peer down?)")
+    return port
+
+
+def run(ctx) -> dict:
+    host, plan, prog = ctx.host, ctx.plan, ctx.progress
+    devs = _devices(host)
+    near, far = devs[ctx.nic], devs[ctx.peer]
+    if not near.get("netdev") or not far.get("netdev"):
+        raise StateError(f"{ctx.nic} and {ctx.peer} must both be on their kernel driver before the "
+                         f"benchmark (run `nictest restore --host {ctx.host_name} --all`)")
+    with prog.stage("datapath: build the C PMD on the host", 1):
+        build = host.call("pmd_build", timeout=600)
+    pps = {p: {} for p in PATHS}
+    rtt = {p: {} for p in LATENCY_PATHS}
+    with ExitStack() as undo:
+        prev = host.call("net_prepare", ifname=near["netdev"], up=True, ipv6=False)["previous"]
+        undo.callback(host.call, "net_prepare", ifname=near["netdev"], up=bool(prev["up"]),
+                      ipv6=True if prev["ipv6"] is None else bool(prev["ipv6"]), carrier_timeout_ms=0)
+        with ExitStack() as in_netns:
+            up = host.call("bench_netns_up", ifname=far["netdev"], netns=NETNS, timeout=60)
+            in_netns.callback(host.call, "bench_netns_down", ifname=far["netdev"], netns=NETNS, up=up["was_up"])
+            for size in plan.sizes:
+                with prog.stage(f"datapath: kernel->kernel {size} B, {plan.stream_frames} frames", plan.reps):
+                    kernel = [host.call(
+                        "bench_kernel_stream", tx_if=near["netdev"], rx_if=far["netdev"], netns=NETNS,
+                        dst=far["mac"], count=plan.stream_frames, size=size, timeout=120)
+                        for _ in range(plan.reps)]
+                pps["kernel"][size] = _stream_figures(kernel, plan.stream_frames)
+                with prog.stage(f"datapath: kernel ping-pong {size} B, {plan.pingpongs} round trips", plan.reps):
+                    rtt["kernel"][size] = _latency_figures([host.call(
+                        "bench_kernel_pingpong", if_a=near["netdev"], if_b=far["netdev"], netns=NETNS,
+                        count=plan.pingpongs, size=size, timeout=120) for _ in range(plan.reps)])
+            with ExitStack() as bound_near:
+                port_a = _open(ctx, bound_near, ctx.nic)
+                for size in plan.sizes:
+                    with prog.stage(f"datapath: PMD->kernel {size} B, {plan.stream_frames} frames", plan.reps):
+                        mixed = [host.call("bench_pmd_to_kernel", port=port_a, rx_if=far["netdev"], netns=NETNS,
+                                           dst=far["mac"], count=plan.stream_frames, size=size, timeout=120)
+                                 for _ in range(plan.reps)]
+                    pps["mixed"][size] = _stream_figures(mixed, plan.stream_frames)
+                in_netns.close()  # the far NIC back in the root netns before it is bound
+                port_b = _open(ctx, bound_near, ctx.peer)
+                for size in plan.sizes:
+                    with prog.stage(f"datapath: PMD->PMD {size} B, {plan.pmd_frames} frames", plan.reps):
+                        pmd_runs = [host.call("pmd_txrx", tx_port=port_a, rx_port=port_b, count=plan.pmd_frames,
+                                              size=size, timeout_ms=1000, timeout=120) for _ in range(plan.reps)]
+                    pps["pmd"][size] = _stream_figures(pmd_runs, plan.pmd_frames)
+                    with prog.stage(f"datapath: PMD ping-pong {size} B, {plan.pingpongs} round trips", plan.reps):
+                        rtt["pmd"][size] = _latency_figures([host.call(
+                            "bench_pmd_pingpong", port_a=port_a, port_b=port_b, count=plan.pingpongs, size=size,
+                            timeout=120) for _ in range(plan.reps)])
+    ratios = {}
+    for size in plan.sizes:
+        k, p, m = (pps[x][size]["rx_pps"]["median"] for x in PATHS)
+        kl, pl = rtt["kernel"][size], rtt["pmd"][size]
+        ratios[size] = {"pps_pmd_over_kernel": stats.ratio(p, k), "pps_mixed_over_kernel": stats.ratio(m, k),
+                        "rtt_kernel_over_pmd": stats.ratio(kl["median_us"], pl["median_us"]),
+                        "p99_kernel_over_pmd": stats.ratio(kl["p99_us"], pl["p99_us"])}
+    return {"nic": ctx.nic, "peer": ctx.peer, "driver": ctx.driver, "netns": NETNS, "reps": plan.reps,
+            "sizes": list(plan.sizes), "pmd_build": build,
+            "pps": {p: {str(s): v for s, v in d.items()} for p, d in pps.items()},
+            "latency": {p: {str(s): v for s, v in d.items()} for p, d in rtt.items()},
+            "ratios": {str(s): v for s, v in ratios.items()}}

@@ -1,0 +1,92 @@
+"""Group 2, lifecycle overhead: `nictest` bind + restore of one NIC (agent calls, timed on
+the controller: checks, journal, udev waits and the round trip included) against the
+floor: the same sysfs writes by a bare shell loop on the host, timed there.
+
+The floor only runs after nictest's own bind/restore of the same NIC succeeded, i.e.
+after the safety checks (allow-list, management NIC, IOMMU group) accepted it.
+"""
+from __future__ import annotations
+
+import time
+
+from nictest.bench import shell, stats
+from nictest.errors import StateError
+
+# driver_override, unbind, drivers_probe (bind); unbind, clear override, drivers_probe (restore).
+# $EPOCHREALTIME and builtins only: no process start inside the timed part.
+FLOOR_SCRIPT = r"""
+set -e
+dev={address}; d=/sys/bus/pci/devices/$dev
+[ "$(basename "$(readlink $d/driver)")" = {original} ] || {{ echo "NOT_ON_{original}"; exit 3; }}
+# never leave the NIC driverless: whatever happens, clear the override and re-probe
+trap 'echo > $d/driver_override || true; echo $dev > /sys/bus/pci/drivers_probe 2>/dev/null || true' EXIT
+for i in $(seq {reps}); do
+  t0=${{EPOCHREALTIME/./}}
+  echo {target} > $d/driver_override
+  echo $dev > $d/driver/unbind
+  echo $dev > /sys/bus/pci/drivers_probe
+  t1=${{EPOCHREALTIME/./}}
+  echo $dev > $d/driver/unbind
+  echo > $d/driver_override
+  echo $dev > /sys/bus/pci/drivers_probe
+  t2=${{EPOCHREALTIME/./}}
+  echo "BIND $((t1 - t0))"
+  echo "RESTORE $((t2 - t1))"
+done
+[ "$(basename "$(readlink $d/driver)")" = {original} ] || {{ echo "NOT_BACK_ON_{original}"; exit 4; }}
+"""
+
+
+def _original_driver(host, address: str) -> str:
+    for dev in host.call("status")["devices"]:
+        if dev["address"] == address:
+            if not dev.get("driver") or dev.get("driver") in ("vfio-pci", "uio_pci_generic"):
+                raise StateError(f"{address} is on {dev.get('driver')!r}, not its kernel driver: "
+                                 "`nictest restore --all` first")
+            return dev["driver"]
+    raise StateError(f"no device {address} on the host")
+
+
+def run(ctx) -> dict:
+    host, reps, prog = ctx.host, ctx.plan.lifecycle_reps, ctx.progress
+    original = _original_driver(host, ctx.nic)
+    bind_s, restore_s, bind_host_s, restore_host_s = [], [], [], []
+    with prog.stage(f"lifecycle: nictest bind + restore {ctx.nic} -> {ctx.driver}", reps):
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            bound = host.call("bind", address=ctx.nic, driver=ctx.driver, allow_uio=ctx.allow_uio, persistent=False)
+            t1 = time.perf_counter()
+            restored = host.call("restore", address=ctx.nic, timeout=120)
+            t2 = time.perf_counter()
+            if restored.get("driver") != original:
+                raise StateError(f"restore put {ctx.nic} on {restored.get('driver')}, not {original}")
+            bind_s.append(t1 - t0)
+            restore_s.append(t2 - t1)
+            bind_host_s.append(bound["seconds"])
+            restore_host_s.append(restored["restore_seconds"])
+    script = FLOOR_SCRIPT.format(address=ctx.nic, original=original, target=ctx.driver, reps=reps)
+    with prog.stage(f"lifecycle: floor, bare sysfs writes in one ssh command on the host", reps):
+        out = shell.run(host, script, timeout=300)
+    floor_bind, floor_restore = shell.parse_times(out, "BIND"), shell.parse_times(out, "RESTORE")
+    if len(floor_bind) != reps or len(floor_restore) != reps:
+        raise StateError(f"the floor loop printed {len(floor_bind)} bind / {len(floor_restore)} restore times, "
+                         f"want {reps}: {out[-300:]}")
+    # drivers_probe returns before udev has named the netdev: wait so the next group finds it.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        dev = next(d for d in host.call("status")["devices"] if d["address"] == ctx.nic)
+        if dev.get("netdev"):
+            break
+        time.sleep(0.5)
+    figures = {"nictest_bind_s": stats.summary(bind_s), "nictest_restore_s": stats.summary(restore_s),
+               "nictest_bind_host_s": stats.summary(bind_host_s),
+               "nictest_restore_host_s": stats.summary(restore_host_s),
+               "floor_bind_s": stats.summary(floor_bind), "floor_restore_s": stats.summary(floor_restore)}
+    med = {k: v["median"] for k, v in figures.items()}
+    return {"nic": ctx.nic, "driver": ctx.driver, "kernel_driver": original, "reps": reps, **figures,
+            "ratios": {"bind_nictest_over_floor": stats.ratio(med["nictest_bind_s"], med["floor_bind_s"]),
+                       "restore_nictest_over_floor": stats.ratio(med["nictest_restore_s"], med["floor_restore_s"]),
+                       "bind_restore_nictest_over_floor": stats.ratio(
+                           med["nictest_bind_s"] + med["nictest_restore_s"],
+                           med["floor_bind_s"] + med["floor_restore_s"])},
+            "goal": "nictest <= 1.5x the floor"}

@@ -1,0 +1,126 @@
+"""The README's benchmark block, generated from bench.json (never written by hand).
+
+`render(data)` is a pure function of the JSON, so a test can check that the README
+block equals what the committed bench.json produces.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+BEGIN = "<!-- bench:begin -->"
+END = "<!-- bench:end -->"
+
+
+def _pps(x: float) -> str:
+    return f"{x / 1000:.1f}k" if x >= 1000 else f"{x:.0f}"
+
+
+def _spread_pps(s: dict) -> str:
+    return f"{_pps(s['median'])} ({_pps(s['min'])}–{_pps(s['max'])})"
+
+
+def _sec(x: float) -> str:
+    return f"{x * 1000:.1f} ms" if x < 1 else f"{x:.2f} s"
+
+
+def _spread_s(s: dict) -> str:
+    return f"{_sec(s['median'])} ({_sec(s['min'])}–{_sec(s['max'])})"
+
+
+def _us(x: float) -> str:
+    return f"{x:.0f}" if x >= 100 else f"{x:.1f}"
+
+
+def _x(r: Optional[float]) -> str:
+    return "–" if r is None else (f"{r:.3f}x" if r < 0.1 else f"{r:.1f}x" if r < 100 else f"{r:.0f}x")
+
+
+def _failed(group: dict) -> str:
+    return f"failed: {group.get('error', 'no result')}".replace("|", "/").replace("\n", " ")
+
+
+def _machine(m: dict) -> str:
+    return (f"Ran {m['date']} at commit `{m['git_commit'][:12]}` on {m['host']} (kernel {m['host_kernel']}, "
+            f"accel {m['accel']}); controller {m['controller_cpu']}, {m['controller_cores']} cores, "
+            f"load average {m['loadavg_start'][0]} at start, {m['loadavg_end'][0]} at end. "
+            f"Total {data_total(m)}.")
+
+
+def data_total(m: dict) -> str:
+    return f"{m['total_seconds'] / 60:.1f} min" if m.get("total_seconds") is not None else "unknown"
+
+
+def _datapath(g: dict) -> list:
+    lines = [f"Data path: {g['nic']} -> {g['peer']} ({g['driver']}), {g['reps']} repetitions per figure, "
+             "median (min–max); pps = frames the receiver got per second; RTT = round trip in µs, "
+             "median / p99 over all repetitions.", "",
+             "| size | kernel→kernel pps | PMD→PMD pps | PMD→kernel pps | PMD/kernel pps "
+             "| kernel RTT med / p99 | PMD RTT med / p99 | kernel/PMD RTT med (p99) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for size in g["sizes"]:
+        s = str(size)
+        k, p, m = (g["pps"][x][s]["rx_pps"] for x in ("kernel", "pmd", "mixed"))
+        kl, pl, r = g["latency"]["kernel"][s], g["latency"]["pmd"][s], g["ratios"][s]
+        lines.append(f"| {size} B | {_spread_pps(k)} | {_spread_pps(p)} | {_spread_pps(m)} | "
+                     f"**{_x(r['pps_pmd_over_kernel'])}** | {_us(kl['median_us'])} / {_us(kl['p99_us'])} | "
+                     f"{_us(pl['median_us'])} / {_us(pl['p99_us'])} | **{_x(r['rtt_kernel_over_pmd'])}** "
+                     f"({_x(r['p99_kernel_over_pmd'])}) |")
+    return lines
+
+
+def _overhead_rows(data: dict) -> list:
+    rows = []
+    life, ctl, par = data.get("lifecycle", {}), data.get("controller", {}), data.get("parallel", {})
+    if life.get("ok"):
+        rows.append(f"| bind one NIC ({life['driver']}) | {_spread_s(life['nictest_bind_s'])} | "
+                    f"{_spread_s(life['floor_bind_s'])} | {_x(life['ratios']['bind_nictest_over_floor'])} | ≤ 1.5x |")
+        rows.append(f"| restore it ({life['kernel_driver']}) | {_spread_s(life['nictest_restore_s'])} | "
+                    f"{_spread_s(life['floor_restore_s'])} | {_x(life['ratios']['restore_nictest_over_floor'])} "
+                    "| ≤ 1.5x |")
+    else:
+        rows.append(f"| bind + restore | {_failed(life)} | | | ≤ 1.5x |")
+    if ctl.get("ok"):
+        rows.append(f"| agent call vs fresh `ssh host true` | {_spread_s(ctl['agent_call_s'])} | "
+                    f"{_spread_s(ctl['fresh_ssh_s'])} | {_x(ctl['ratios']['agent_call_over_fresh_ssh'])} | < 0.02x |")
+        rows.append(f"| `nictest status` vs reading its sysfs files | {_spread_s(ctl['status_cli_s'])} | "
+                    f"{_spread_s(ctl['status_floor_s'])} | {_x(ctl['ratios']['status_cli_over_floor'])} | – |")
+    else:
+        rows.append(f"| controller | {_failed(ctl)} | | | < 0.02x |")
+    if par.get("ok"):
+        rows.append(f"| suites on 2 hosts, `-n 2` vs one after the other | {_sec(par['parallel_s'])} | "
+                    f"{_sec(par['serial_s'])} | {_x(par['ratios']['parallel_over_serial'])} | – |")
+    else:
+        rows.append(f"| parallel scaling (2 hosts) | {_failed(par)} | | | – |")
+    return rows
+
+
+def render(data: dict) -> str:
+    """The Markdown between the markers, from bench.json's content."""
+    lines = [_machine(data["machine"]), ""]
+    dp = data.get("datapath", {})
+    lines += _datapath(dp) if dp.get("ok") else [f"Data path: {_failed(dp)}"]
+    lines += ["", "| overhead | nictest | floor | ratio | goal |", "|---|---|---|---|---|"]
+    lines += _overhead_rows(data)
+    for note in data.get("notes", []):
+        lines += ["", note]
+    return "\n".join(lines)
+
+
+def replace_block(text: str, block: str) -> str:
+    """`text` with the part between BEGIN and END replaced by `block`."""
+    start, end = text.find(BEGIN), text.find(END)
+    if start < 0 or end < start:
+        raise ValueError(f"no {BEGIN} ... {END} block in the README: add the two markers under '## Benchmark'")
+    return text[: start + len(BEGIN)] + "\n" + block + "\n" + text[end:]
+
+
+def current_block(text: str) -> str:
+    start, end = text.find(BEGIN), text.find(END)
+    if start < 0 or end < start:
+        raise ValueError(f"no {BEGIN} ... {END} block")
+    return text[start + len(BEGIN): end].strip("\n")
+
+
+def update_readme(readme: Path, data: dict) -> None:
+    readme.write_text(replace_block(readme.read_text(), render(data)))
