@@ -22,7 +22,7 @@ TOTAL = 10_000
 
 def test_dma_memory_sits_in_hugepages(host, bound_nic):
     before = host.call("pmd_memory")
-    port = open_port(host, bound_nic.address, bound_nic.driver, bound_nic.before)
+    port = open_port(host, bound_nic.life, bound_nic.driver, bound_nic.before)
     try:
         during = host.call("pmd_memory")
     finally:

@@ -197,7 +197,10 @@ class Host(ABC):
         tail = self.stderr_tail()
         where = f"{self.name}: the agent on {self.describe()} exited (status {status}) before answering"
         if status == 127:
-            return errors.PrerequisiteMissing(f"{where}: python3 not found; apt-get install python3. stderr: {tail}")
+            missing = "sudo" if "sudo: not found" in tail else "python3"
+            fix = ("install sudo or drop `become` from the host's entry" if missing == "sudo"
+                   else "apt-get install python3")
+            return errors.PrerequisiteMissing(f"{where}: {missing} not found; {fix}. stderr: {tail}")
         if "sudo:" in tail:
             return errors.PrerequisiteMissing(
                 f"{where}: sudo refused ({tail}); allow passwordless sudo (NOPASSWD) for the login user, "

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ..errors import NictestError
+from . import summary
 from .hostpool import HostPool, resolve_specs, write_allure_environment
 
 MARKERS = {
@@ -26,6 +27,7 @@ MARKERS = {
     "restore": "asserts kernel-driver restoration",
     "safety": "asserts refusals that protect the host",
     "perf": "records performance figures",
+    "smoke": "the blocking smoke stage: runs first per host; when it fails, the host's other tests skip",
 }
 REPORTS = Path(__file__).resolve().parent.parent.parent / "reports"
 
@@ -62,6 +64,9 @@ def pytest_configure(config):
     except NictestError as err:
         raise pytest.UsageError(f"--host: {err}") from None
     config._nictest_pool = HostPool(specs)
+    if not _is_worker(config):
+        config._nictest_summary = summary.RunSummary()
+        config.pluginmanager.register(_SummaryCollector(config._nictest_summary), "nictest-summary")
     # With -n, keep one host's tests on one worker; the on-host locks back this up.
     if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") in ("no", "load"):
         config.option.dist = "loadgroup"
@@ -81,10 +86,12 @@ def pytest_sessionstart(session):
         pool.boot_labs()
 
 
+@pytest.hookimpl(tryfirst=True)  # before junitxml writes the file: it carries the summary
 def pytest_sessionfinish(session):
     pool = _pool(session.config)
     if pool is None:
         return
+    _summary_to_junit(session.config)
     allure_dir = getattr(session.config.option, "allure_report_dir", None)
     if allure_dir and pool.hello:
         write_allure_environment(allure_dir, pool.hello)
@@ -105,7 +112,9 @@ def _nics_of(config, spec) -> list:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """Under xdist, all of a host's tests go to one worker (its NICs are cabled pairs)."""
+    """The smoke stage first; under xdist, all of a host's tests go to one worker (its NICs
+    are cabled pairs, so a host's group is also its pairs' group)."""
+    items.sort(key=lambda item: item.get_closest_marker("smoke") is None)  # stable: order kept otherwise
     for item in items:
         callspec = getattr(item, "callspec", None)
         name = callspec.params.get("_nictest_host_name") if callspec else None
@@ -113,8 +122,66 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group(name=f"host-{name}"))
 
 
+def _item_params(item) -> dict:
+    return getattr(getattr(item, "callspec", None), "params", {})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Tag every report with its host/NIC/driver (for the summary table and JUnit)."""
+    params = _item_params(item)
+    if params.get("_nictest_host_name") and not any(k == summary.HOST for k, _ in item.user_properties):
+        item.user_properties.append((summary.HOST, params["_nictest_host_name"]))
+        if params.get("_nictest_nic"):
+            item.user_properties.append((summary.NIC, params["_nictest_nic"]))
+        if params.get("_nictest_driver"):
+            item.user_properties.append((summary.DRIVER, params["_nictest_driver"]))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A smoke test that fails latches its host: the host's other tests skip with this reason."""
+    outcome = yield
+    report = outcome.get_result()
+    pool = _pool(item.config)
+    name = _item_params(item).get("_nictest_host_name")
+    if pool is not None and name and report.failed and item.get_closest_marker("smoke"):
+        reason = call.excinfo.exconly().splitlines()[0] if call.excinfo else report.longreprtext[-300:]
+        pool.smoke_failed.setdefault(name, f"{item.name}: {reason}")
+
+
+class _SummaryCollector:
+    """Feeds every test report to the run summary, on the controller only (under xdist the
+    controller sees the reports workers send back)."""
+
+    def __init__(self, table: summary.RunSummary) -> None:
+        self.table = table
+
+    def pytest_runtest_logreport(self, report):
+        self.table.add(report)
+
+
+def _summary_to_junit(config) -> None:
+    from _pytest.junitxml import xml_key
+    table = getattr(config, "_nictest_summary", None)
+    xml = config.stash.get(xml_key, None)
+    if table is None or xml is None or _is_worker(config):
+        return
+    for row in table.rows():
+        xml.add_global_property(f"summary.{row.host}.{row.nic}.{row.driver}", row.text())
+
+
 def pytest_terminal_summary(terminalreporter):
+    table = getattr(terminalreporter.config, "_nictest_summary", None)
+    if table is not None and table.rows():
+        terminalreporter.section("nictest: per-host summary")
+        for line in table.lines():
+            terminalreporter.write_line(line)
     pool = _pool(terminalreporter.config)
+    if pool is not None and pool.smoke_failed:
+        terminalreporter.section("nictest: smoke stage failed (these hosts' other tests were skipped)")
+        for name, reason in pool.smoke_failed.items():
+            terminalreporter.write_line(f"{name}: {reason}")
     if pool is None or not pool.replayed:
         return
     terminalreporter.section("nictest: stale bindings restored at session start")
@@ -147,15 +214,18 @@ def _nictest_host_name(request):
     return request.param
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def host(request, _nictest_host_name, record_testsuite_property):
-    """The connected host under test (one agent connection per host per process)."""
+    """The connected host under test (one agent connection per host per process). Function
+    scope, so a host whose smoke stage failed skips each later test with that reason."""
     if _nictest_host_name is None:
         message = "this test needs a host under test: pass --host lab1 (or another inventory name)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message + " [fails in CI]")
     pool = _pool(request.config)
+    if _nictest_host_name in pool.smoke_failed and not request.node.get_closest_marker("smoke"):
+        pytest.skip(f"smoke stage failed on {_nictest_host_name}: {pool.smoke_failed[_nictest_host_name]}")
     try:
         connected = pool.get(_nictest_host_name)
     except NictestError as err:

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 from .. import hosts, inventory, lab
+from ..binding.lifecycle import Registry
 from ..errors import NictestError
 
 
@@ -18,6 +19,8 @@ class HostPool:
         self.hello = {}                      # name -> the agent's hello
         self.replayed = {}                   # name -> stale journal entries restored at connect
         self.booted_labs = []
+        self.smoke_failed = {}               # name -> why its smoke stage failed
+        self.lifecycles = Registry()         # (name, NIC) -> its driver state in this process
         self._lock = threading.Lock()
 
     def labs(self) -> list:

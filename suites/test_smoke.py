@@ -1,0 +1,53 @@
+"""The blocking smoke stage: the plugin runs these first on each host. When one fails,
+the host's other tests skip with its reason and the other hosts go on.
+
+Agent reachable → discovery finds the allow-listed NICs on their kernel drivers →
+one bind/restore cycle of the first NIC with a driver the host offers.
+"""
+from __future__ import annotations
+
+import pytest
+
+from fixtures.nics import bind_along, device, nic_lifecycle, restore_along
+from nictest.binding import lifecycle as lc
+
+pytestmark = [pytest.mark.lab, pytest.mark.smoke]
+
+
+def test_agent_answers(host):
+    assert host.call("ping") == {"pong": True}, "the agent did not answer ping"
+    assert host.info.get("kernel"), f"hello from {host.name} carries no kernel version: {host.info}"
+    for op in ("status", "bind", "restore", "journal"):
+        assert op in host.info.get("ops", ()), f"the agent on {host.name} lacks the {op!r} op"
+
+
+def test_discovery_finds_the_nics_under_test(host):
+    found = {dev["address"]: dev for dev in host.call("status")["devices"]}
+    wanted = list(host.spec.nics or ())
+    assert wanted, f"{host.name} has no NICs to test: set `nics` in hosts.toml"
+    missing = [a for a in wanted if a not in found]
+    assert not missing, f"{host.name}: allow-listed NICs not found by discovery: {missing}"
+    for address in wanted:
+        dev = found[address]
+        assert dev["driver"] not in (None, lc.VFIO, lc.UIO) and dev["netdev"], \
+            f"{address} is not on its kernel driver with a netdev: driver {dev['driver']}, netdev {dev['netdev']}"
+
+
+def test_one_bind_restore_cycle(host, request):
+    if host.info.get("iommu"):
+        driver = lc.VFIO
+    elif request.config.getoption("allow_uio"):
+        driver = lc.UIO
+    else:
+        pytest.skip(f"{host.name} has no IOMMU and uio_pci_generic needs --allow-uio: no bind to try")
+    address = host.spec.nics[0]
+    before = device(host, address)
+    life = nic_lifecycle(request, host, address)
+    bind_along(life, host, driver, request.config.getoption("allow_uio"))
+    try:
+        assert device(host, address)["driver"] == driver
+    finally:
+        restore_along(life, host, before["driver"])
+    after = device(host, address)
+    assert (after["driver"], after["netdev"], after["mac"]) == (before["driver"], before["netdev"], before["mac"])
+    assert life.state == lc.RESTORED
