@@ -30,6 +30,14 @@ CATEGORIES = [
                                   "HostUnreachable", "LabError"),
     },
     {
+        # The plugin's host fixture skips the rest of a host's tests with this reason.
+        "name": "Smoke stage failed on the host",
+        "description": "The host's blocking smoke stage (agent, discovery, one bind/restore) failed, so "
+                       "its other tests were skipped; the smoke test's own result says why.",
+        "matchedStatuses": ["skipped"],
+        "messageRegex": _anywhere("smoke stage failed"),
+    },
+    {
         # fixtures/evidence.py skips with this reason on hosts without an IOMMU.
         "name": "Isolation not provided (no IOMMU)",
         "description": "The host has no IOMMU: a NIC handed to user space can DMA anywhere, so the "

@@ -1,6 +1,7 @@
 """`nictest report`: allure-results (written by pytest) -> a static HTML report."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ..errors import ReportError
@@ -25,4 +26,18 @@ def build_report(results: Path, out: Path) -> Path:
     index = out / "index.html"
     if not index.exists():
         raise ReportError(f"allure generate finished but wrote no {index}: check that {out} is writable")
+    drop_analytics(index)
     return index
+
+
+# Allure's page loads Google Analytics; a lab report is opened on closed networks and
+# should not phone home, so the two script tags (loader + config) are cut out.
+ANALYTICS = re.compile(r'\s*<script async src="https://www\.googletagmanager\.com/[^"]*"></script>'
+                       r'\s*<script>\s*window\.dataLayer.*?</script>', re.S)
+
+
+def drop_analytics(index: Path) -> None:
+    page = index.read_text()
+    cleaned = ANALYTICS.sub("", page, count=1)
+    if cleaned != page:
+        index.write_text(cleaned)
