@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ..errors import NictestError
+from ..report.categories import write_categories
 from . import summary
 from .hostpool import HostPool, resolve_specs, write_allure_environment
 
@@ -93,6 +94,8 @@ def pytest_sessionfinish(session):
         return
     _summary_to_junit(session.config)
     allure_dir = getattr(session.config.option, "allure_report_dir", None)
+    if allure_dir and not _is_worker(session.config):
+        write_categories(allure_dir)
     if allure_dir and pool.hello:
         write_allure_environment(allure_dir, pool.hello)
     pool.close()
