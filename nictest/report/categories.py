@@ -1,9 +1,9 @@
 """Allure categories: sort every non-passed result by whose fault it is.
 
-Allure matches each result against these in order and files it under the first
-that fits, so the narrow categories (lab unavailable, no IOMMU) come before the
-broad status-only ones. Regexes are Java regexes matched against the WHOLE
-message, hence the (?s).* around them.
+Allure files a result under EVERY category it matches (not only the first), so the
+broad status categories exclude the messages of the narrow ones (lab unavailable,
+smoke failed, no IOMMU) with a negative lookahead. Regexes are Java regexes matched
+against the WHOLE message, hence the (?s) and .* around them.
 """
 from __future__ import annotations
 
@@ -19,6 +19,17 @@ def _anywhere(*words: str) -> str:
     return "(?s).*(" + "|".join(words) + ").*"
 
 
+def _nowhere(*words: str) -> str:
+    """A Java regex matching a (multi-line) message that contains none of `words`."""
+    return "(?s)(?!.*(" + "|".join(words) + ")).*"
+
+
+# Messages of the narrow categories (from the plugin's host fixture and fixtures/evidence.py).
+HOST_UNAVAILABLE = (r"host \S+ unavailable", "needs a host under test", "HostUnreachable", "LabError")
+SMOKE_FAILED = ("smoke stage failed",)
+NO_ISOLATION = ("isolation not provided",)
+
+
 CATEGORIES = [
     {
         # The plugin's host fixture: no --host given, or the lab/agent could not be reached.
@@ -26,8 +37,7 @@ CATEGORIES = [
         "description": "The test never reached the NIC: no --host was given, or the lab or its agent "
                        "could not be booted or reached. Fix the host, then rerun.",
         "matchedStatuses": ["failed", "broken", "skipped"],
-        "messageRegex": _anywhere(r"host \S+ unavailable", "needs a host under test",
-                                  "HostUnreachable", "LabError"),
+        "messageRegex": _anywhere(*HOST_UNAVAILABLE),
     },
     {
         # The plugin's host fixture skips the rest of a host's tests with this reason.
@@ -35,7 +45,7 @@ CATEGORIES = [
         "description": "The host's blocking smoke stage (agent, discovery, one bind/restore) failed, so "
                        "its other tests were skipped; the smoke test's own result says why.",
         "matchedStatuses": ["skipped"],
-        "messageRegex": _anywhere("smoke stage failed"),
+        "messageRegex": _anywhere(*SMOKE_FAILED),
     },
     {
         # fixtures/evidence.py skips with this reason on hosts without an IOMMU.
@@ -43,25 +53,28 @@ CATEGORIES = [
         "description": "The host has no IOMMU: a NIC handed to user space can DMA anywhere, so the "
                        "isolation checks could not run. Enable VT-d/AMD-Vi to qualify isolation.",
         "matchedStatuses": ["skipped"],
-        "messageRegex": _anywhere("isolation not provided"),
+        "messageRegex": _anywhere(*NO_ISOLATION),
     },
     {
         "name": "Host lacks a prerequisite",
         "description": "Skipped: the host cannot offer what the test needs (IOMMU, module, driver, "
                        "--allow-uio ...); the skip reason names the fix.",
         "matchedStatuses": ["skipped"],
+        "messageRegex": _nowhere(*HOST_UNAVAILABLE, *SMOKE_FAILED, *NO_ISOLATION),
     },
     {
         "name": "NIC broke a promise",
         "description": "An assertion about the NIC failed: the device or its driver did not do what "
                        "the conformance check requires.",
         "matchedStatuses": ["failed"],
+        "messageRegex": _nowhere(*HOST_UNAVAILABLE),
     },
     {
         "name": "The suite itself broke",
         "description": "An error that is not an assertion (exception in a fixture, the agent or the "
                        "suite's own code): fix nictest, not the NIC.",
         "matchedStatuses": ["broken"],
+        "messageRegex": _nowhere(*HOST_UNAVAILABLE),
     },
 ]
 
