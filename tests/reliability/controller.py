@@ -1,0 +1,50 @@
+"""A stand-in for a pytest session that gets killed: connect, take a NIC, report, wait.
+
+    python controller.py HOST NIC DRIVER PHASE
+
+PHASE: `bound` (bind, then wait), `tx` (bind, open the PMD, start a long
+transmission), `unbind` (bind with the crash-test pause between unbind and
+drivers_probe). It prints one line `READY <json>` at the moment the test should
+kill it (for `tx` and `unbind` just before the long call starts), then blocks.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from nictest import hosts, inventory
+
+TX_PACKETS = 200_000
+TX_RATE_PPS = 20_000   # ~10 s of transmission: the kill lands mid-transfer
+UNBIND_PAUSE = 8.0
+
+
+def ready(**info) -> None:
+    print("READY " + json.dumps(info), flush=True)
+
+
+def main(host_name: str, address: str, driver: str, phase: str) -> int:
+    spec = inventory.parse_host_arg(host_name, inventory.load(None))
+    host = hosts.connect(spec)
+    allow_uio = driver == "uio_pci_generic"
+    if phase == "unbind":
+        ready(phase=phase)
+        host.call("bind", address=address, driver=driver, allow_uio=allow_uio, pause_after_unbind=UNBIND_PAUSE,
+                  timeout=120)
+    else:
+        host.call("bind", address=address, driver=driver, allow_uio=allow_uio)
+        if phase == "tx":
+            port = host.call("pmd_open", address=address, backend="vfio" if driver == "vfio-pci" else "uio")["port"]
+            host.call("pmd_link", port=port, timeout_ms=5000)
+            ready(phase=phase, port=port)
+            host.call("pmd_tx", port=port, count=TX_PACKETS, size=64, rate_pps=TX_RATE_PPS, timeout_ms=60000,
+                      timeout=120)
+        else:
+            ready(phase=phase)
+    while True:  # hold until killed
+        time.sleep(60)
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:5]))
