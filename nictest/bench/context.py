@@ -11,16 +11,17 @@ from nictest.bench.progress import Progress
 class Plan:
     """Repetitions and sizes; the defaults keep `nictest bench` well under 15 minutes on a TCG lab."""
     sizes: tuple = (64, 512, 1514)
-    reps: int = 5                 # repetitions of every data-path figure
+    reps: int = 7                 # repetitions of every data-path figure
     stream_frames: int = 4000     # per kernel stream repetition (the kernel path moves ~10-50k pps)
     pmd_frames: int = 20000       # per PMD -> PMD repetition
-    pingpongs: int = 100          # round trips per ping-pong repetition
+    pingpongs: int = 200          # round trips per ping-pong repetition
     lifecycle_reps: int = 5
     agent_calls: int = 30
     fresh_ssh: int = 5
     status_runs: int = 3
     floor_reps: int = 10
     parallel_suites: tuple = ("suites/test_discovery.py", "suites/test_binding.py")
+    parallel_reps: int = 2        # each pytest run is ~30-40 s on the lab
 
 
 @dataclass

@@ -43,16 +43,17 @@ def run(ctx, pair_host: str) -> dict:
     if not (REPO / "suites").is_dir():
         raise PrerequisiteMissing(f"no suites/ beside the nictest package ({REPO}): the parallel group runs "
                                   "from a checkout of the repository")
-    prog, suites = ctx.progress, " ".join(ctx.plan.parallel_suites)
-    runs = []
-    for h in (ctx.host_name, pair_host):
-        with prog.stage(f"parallel: pytest {suites} --host {h} (serial)", 1):
-            runs.append(_pytest(ctx, [h], 1))
-    with prog.stage(f"parallel: pytest {suites} --host {ctx.host_name} --host {pair_host} -n 2", 1):
-        both = _pytest(ctx, [ctx.host_name, pair_host], 2)
-    serial = sum(r["seconds"] for r in runs)
-    return {"suites": list(ctx.plan.parallel_suites), "pair_host": pair_host, "serial_runs": runs,
-            "parallel_run": both, "serial_s": serial, "parallel_s": both["seconds"],
-            "ratios": {"parallel_over_serial": stats.ratio(both["seconds"], serial)},
-            "all_passed": all(r["rc"] == 0 for r in runs + [both]),
-            "note": "one run each (each is minutes long): no spread"}
+    prog, suites, reps = ctx.progress, " ".join(ctx.plan.parallel_suites), ctx.plan.parallel_reps
+    serial_runs, parallel_runs = [], []
+    for rep in range(1, reps + 1):  # interleaved, so a burst of load hits both kinds alike
+        for h in (ctx.host_name, pair_host):
+            with prog.stage(f"parallel {rep}/{reps}: pytest {suites} --host {h} (serial)", 1):
+                serial_runs.append(_pytest(ctx, [h], 1))
+        with prog.stage(f"parallel {rep}/{reps}: pytest {suites} --host {ctx.host_name} --host {pair_host} -n 2", 1):
+            parallel_runs.append(_pytest(ctx, [ctx.host_name, pair_host], 2))
+    serial = stats.summary([a["seconds"] + b["seconds"] for a, b in zip(serial_runs[::2], serial_runs[1::2])])
+    parallel = stats.summary([r["seconds"] for r in parallel_runs])
+    return {"suites": list(ctx.plan.parallel_suites), "pair_host": pair_host, "reps": reps,
+            "serial_runs": serial_runs, "parallel_runs": parallel_runs, "serial_s": serial, "parallel_s": parallel,
+            "ratios": {"parallel_over_serial": stats.ratio(parallel["median"], serial["median"])},
+            "all_passed": all(r["rc"] == 0 for r in serial_runs + parallel_runs)}

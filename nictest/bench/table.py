@@ -37,6 +37,8 @@ def _x(r: Optional[float]) -> str:
 
 
 def _failed(group: dict) -> str:
+    if not group:
+        return "not run (--only)"
     return f"failed: {group.get('error', 'no result')}".replace("|", "/").replace("\n", " ")
 
 
@@ -88,8 +90,10 @@ def _overhead_rows(data: dict) -> list:
     else:
         rows.append(f"| controller | {_failed(ctl)} | | | < 0.02x |")
     if par.get("ok"):
-        rows.append(f"| suites on 2 hosts, `-n 2` vs one after the other | {_sec(par['parallel_s'])} | "
-                    f"{_sec(par['serial_s'])} | {_x(par['ratios']['parallel_over_serial'])} | – |")
+        passed = "" if par["all_passed"] else " (some runs failed)"
+        rows.append(f"| {' + '.join(par['suites'])} on 2 hosts with `-n 2` vs one host after the other{passed} | "
+                    f"{_spread_s(par['parallel_s'])} | {_spread_s(par['serial_s'])} | "
+                    f"{_x(par['ratios']['parallel_over_serial'])} | – |")
     else:
         rows.append(f"| parallel scaling (2 hosts) | {_failed(par)} | | | – |")
     return rows

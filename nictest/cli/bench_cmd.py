@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
                         help="on a host without IOMMU, measure with uio_pci_generic (unrestricted DMA)")
     parser.add_argument("--only", default=",".join(GROUPS), metavar="GROUPS",
                         help=f"comma-separated subset of {','.join(GROUPS)}")
-    parser.add_argument("--reps", type=int, default=None, help="repetitions per data-path figure (default 5)")
+    parser.add_argument("--reps", type=int, default=None, help="repetitions per data-path figure (default 7)")
     parser.add_argument("--note", action="append", default=[], metavar="TEXT",
                         help="a note to keep with the results (e.g. what a profile showed); repeatable")
     parser.set_defaults(run=run)
