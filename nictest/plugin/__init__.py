@@ -53,6 +53,7 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    _worker_loadgroup(config)
     if not config.getoption("host"):
         return
     # Suite runs report to reports/ unless told otherwise (before junitxml/allure read these).
@@ -71,6 +72,17 @@ def pytest_configure(config):
     # With -n, keep one host's tests on one worker; the on-host locks back this up.
     if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") in ("no", "load"):
         config.option.dist = "loadgroup"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """xdist (controller): workers parse the command line afresh, so tell them loadgroup is on."""
+    node.workerinput["nictest_loadgroup"] = node.config.getoption("dist") == "loadgroup"
+
+
+def _worker_loadgroup(config) -> None:
+    if getattr(config, "workerinput", {}).get("nictest_loadgroup"):
+        config.option.loadgroup = True   # read by xdist's worker when it collects
 
 
 def _pool(config) -> HostPool | None:
@@ -115,14 +127,8 @@ def _nics_of(config, spec) -> list:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """The smoke stage first; under xdist, all of a host's tests go to one worker (its NICs
-    are cabled pairs, so a host's group is also its pairs' group)."""
-    items.sort(key=lambda item: item.get_closest_marker("smoke") is None)  # stable: order kept otherwise
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        name = callspec.params.get("_nictest_host_name") if callspec else None
-        if name:
-            item.add_marker(pytest.mark.xdist_group(name=f"host-{name}"))
+    """The smoke stage runs first (a stable sort: the order is otherwise kept)."""
+    items.sort(key=lambda item: item.get_closest_marker("smoke") is None)
 
 
 def _item_params(item) -> dict:
@@ -194,6 +200,15 @@ def pytest_terminal_summary(terminalreporter):
                                         f"(was {result.get('was')})")
 
 
+def _host_group(config, name) -> list:
+    """Under xdist (--dist loadgroup), all of a host's tests go to one worker: its NICs are
+    cabled pairs, so the host's group is also its pairs' group. Set on the parameter itself,
+    so it is there before xdist reads the groups at collection."""
+    if not name or not config.pluginmanager.hasplugin("xdist"):  # its marker is unknown without it
+        return []
+    return [pytest.mark.xdist_group(name=f"host-{name}")]
+
+
 def pytest_generate_tests(metafunc):
     config = metafunc.config
     pool = _pool(config)
@@ -202,10 +217,12 @@ def pytest_generate_tests(metafunc):
         # One test per (host, NIC): host and NIC are parametrized together.
         pairs = [(name, nic) for name in names if name
                  for nic in _nics_of(config, pool.specs[name])] or [(None, None)]
-        metafunc.parametrize(("_nictest_host_name", "_nictest_nic"), pairs,
-                             ids=[f"{h}-{n}" if h else "no-host" for h, n in pairs], scope="session")
+        metafunc.parametrize(("_nictest_host_name", "_nictest_nic"),
+                             [pytest.param(h, n, id=f"{h}-{n}" if h else "no-host", marks=_host_group(config, h))
+                              for h, n in pairs], scope="session")
     elif "host" in metafunc.fixturenames:
-        metafunc.parametrize("_nictest_host_name", names, ids=[n or "no-host" for n in names],
+        metafunc.parametrize("_nictest_host_name",
+                             [pytest.param(n, id=n or "no-host", marks=_host_group(config, n)) for n in names],
                              scope="session")
     if "_nictest_driver" in metafunc.fixturenames:
         drivers = [config.getoption("driver")] if config.getoption("driver") else list(DRIVERS)
