@@ -12,8 +12,8 @@ class Plan:
     """Repetitions and sizes; the defaults keep `nictest bench` well under 15 minutes on a TCG lab."""
     sizes: tuple = (64, 512, 1514)
     reps: int = 7                 # repetitions of every data-path figure
-    stream_frames: int = 4000     # per kernel stream repetition (the kernel path moves ~10-50k pps)
-    pmd_frames: int = 20000       # per PMD -> PMD repetition
+    stream_frames: int = 8000     # per kernel stream repetition (the kernel path moves ~5-50k pps)
+    pmd_frames: int = 100000      # per PMD -> PMD repetition: >= 0.3 s, so one TCG hiccup does not decide it
     pingpongs: int = 200          # round trips per ping-pong repetition
     lifecycle_reps: int = 5
     agent_calls: int = 30
