@@ -17,6 +17,7 @@ import pytest
 
 from fixtures.evidence import attach_json, require_isolation
 from fixtures.pmd import all_arrived, wait_link
+from nictest.errors import PmdError
 from nictest.isolation.verdict import verdict
 
 pytestmark = [pytest.mark.lab, pytest.mark.iommu, pytest.mark.vfio, pytest.mark.destructive]
@@ -32,11 +33,25 @@ def _isolation_provided(host):
     require_isolation(host)
 
 
+def _point_next_rx(pmd_port, iova: int, attempts: int = 5) -> None:
+    """The peer's kernel may have sent a stray frame since the link came up: receive what is
+    pending (EBUSY says a frame sits in the next descriptor), then point it at `iova`."""
+    for attempt in range(attempts):
+        try:
+            pmd_port.call("iso_rx_point", bus=iova)
+            return
+        except PmdError as exc:
+            if exc.errno != errno.EBUSY or attempt == attempts - 1:
+                raise
+            drained = pmd_port.call("pmd_rx", count=64, timeout_ms=200)
+            attach_json(f"stray frames received before pointing RX (attempt {attempt + 1})", drained)
+
+
 def _send_into(host, pmd_port, peer_link, iova: int, record_property) -> dict:
     """Point the next RX descriptor at `iova`, make the peer's kernel send one frame to the
     PMD, let the PMD consume the completed descriptor (which puts the ring's own buffer back)."""
     wait_link(pmd_port)
-    pmd_port.call("iso_rx_point", bus=iova)
+    _point_next_rx(pmd_port, iova)
     started = time.monotonic()
     host.call("pmd_kernel_tx", ifname=peer_link.ifname, count=1, size=FRAME, dst=pmd_port.info["mac"])
     rx = pmd_port.call("pmd_rx", count=1, timeout_ms=3000)
