@@ -21,6 +21,18 @@ RECHECK = 0.2  # upper bound on how long a missed event can delay noticing the n
 DEFAULT_TIMEOUT = 20.0
 
 
+_CONTEXT = None
+
+
+def _context(pyudev):
+    """One pyudev Context per process: a new Context per Watch grew the agent's RSS on every bind
+    (measured in the lab guest: +1.6 MB over 2000 Contexts; Monitors on one Context: flat)."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        _CONTEXT = pyudev.Context()
+    return _CONTEXT
+
+
 class Watch:
     """pci/net udev events of one PCI device, recorded as (action, subsystem, name)."""
 
@@ -38,7 +50,7 @@ class Watch:
         except ImportError:
             log.warning("pyudev is missing (apt-get install python3-pyudev): waiting by re-checking sysfs only")
             return self
-        monitor = pyudev.Monitor.from_netlink(pyudev.Context())
+        monitor = pyudev.Monitor.from_netlink(_context(pyudev))
         monitor.filter_by("pci")
         monitor.filter_by("net")
         monitor.start()
