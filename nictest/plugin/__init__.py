@@ -104,6 +104,8 @@ def pytest_sessionfinish(session):
     pool = _pool(session.config)
     if pool is None:
         return
+    if not _is_worker(session.config):
+        _record_end_state(session.config, pool)
     _summary_to_junit(session.config)
     allure_dir = getattr(session.config.option, "allure_report_dir", None)
     if allure_dir and not _is_worker(session.config):
@@ -170,6 +172,21 @@ class _SummaryCollector:
         self.table.add(report)
 
 
+def _record_end_state(config, pool) -> None:
+    """Where each tested host's NICs ended (all should be back on their kernel drivers)."""
+    table = getattr(config, "_nictest_summary", None)
+    tested = {row.host for row in table.rows()} if table else set()
+    for name in tested:
+        try:
+            devices = {d["address"]: d for d in pool.get(name).call("status")["devices"]}
+        except NictestError as err:
+            table.end_state[name] = {"*": f"unknown: {err}"}
+            continue
+        table.end_state[name] = {
+            address: (f"{d['driver'] or 'no driver'} {d['netdev'] or '-'} {d['mac'] or '-'}" if d else "missing")
+            for address in _nics_of(config, pool.specs[name]) for d in [devices.get(address)]}
+
+
 def _summary_to_junit(config) -> None:
     from _pytest.junitxml import xml_key
     table = getattr(config, "_nictest_summary", None)
@@ -178,6 +195,9 @@ def _summary_to_junit(config) -> None:
         return
     for row in table.rows():
         xml.add_global_property(f"summary.{row.host}.{row.nic}.{row.driver}", row.text())
+    for name, nics in sorted(table.end_state.items()):
+        for address, text in sorted(nics.items()):
+            xml.add_global_property(f"end.{name}.{address}", text)
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -186,6 +206,9 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("nictest: per-host summary")
         for line in table.lines():
             terminalreporter.write_line(line)
+        for name, nics in sorted(table.end_state.items()):
+            ends = "; ".join(f"{address} {text}" for address, text in sorted(nics.items()))
+            terminalreporter.write_line(f"{name} NICs at the end: {ends}")
     pool = _pool(terminalreporter.config)
     if pool is not None and pool.smoke_failed:
         terminalreporter.section("nictest: smoke stage failed (these hosts' other tests were skipped)")

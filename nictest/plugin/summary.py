@@ -51,6 +51,7 @@ class RunSummary:
     def __init__(self) -> None:
         self._rows: Dict[Tuple[str, str, str], Row] = {}
         self._seen: Dict[str, str] = {}   # nodeid -> verdict already counted
+        self.end_state: Dict[str, Dict[str, str]] = {}  # host -> NIC -> "driver netdev mac" at the end
 
     def add(self, report) -> None:
         props = dict(report.user_properties)
