@@ -109,6 +109,8 @@ def load(path: str | os.PathLike[str] | None = None) -> Inventory:
         raise InventoryError(f"cannot read inventory file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise InventoryError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:  # tomllib decodes before it parses
+        raise InventoryError(f"{path}: not valid TOML: not UTF-8 ({exc}); save the file as UTF-8") from None
     return Inventory(path, _parse_file(path, data))
 
 
