@@ -29,6 +29,17 @@ void frame_gen_init(struct frame_gen *g, const uint8_t *dst, const uint8_t *src,
     g->kind = kind;
 }
 
+/* ramp[k] = k mod 256: the payload of any frame is a slice of it, so writing and
+ * checking it are one memcpy / memcmp instead of a byte loop (under TCG the byte
+ * loop cost 8-9 us per 1514-byte frame, most of the PMD's time at that size). */
+static uint8_t ramp[256 + PMD_FRAME_MAX];
+
+__attribute__((constructor)) static void ramp_init(void)
+{
+    for (uint32_t k = 0; k < sizeof ramp; k++)
+        ramp[k] = (uint8_t)k;
+}
+
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 
@@ -40,9 +51,8 @@ uint32_t frame_write(struct frame_gen *g, uint8_t *buf)
     memcpy(buf + 18, &seq, 8); /* x86: little endian */
     put16(buf + 26, (uint16_t)g->size);
     put16(buf + 28, g->kind);
-    uint8_t p = (uint8_t)(seq * 31);
-    for (uint32_t i = FRAME_HDR; i < g->size; i++)
-        buf[i] = p++;
+    /* byte i of the payload = (uint8_t)(seq * 31 + i - FRAME_HDR) */
+    memcpy(buf + FRAME_HDR, ramp + (uint8_t)(seq * 31), g->size - FRAME_HDR);
     return g->size;
 }
 
@@ -55,10 +65,8 @@ int frame_check(const uint8_t *d, uint32_t len, uint64_t *seq, uint16_t *kind)
     *kind = get16(d + 28);
     if (get16(d + 26) != len)
         return FRAME_BAD;
-    uint8_t p = (uint8_t)(*seq * 31);
-    for (uint32_t i = FRAME_HDR; i < len; i++)
-        if (d[i] != p++)
-            return FRAME_BAD;
+    if (len > PMD_FRAME_MAX || memcmp(d + FRAME_HDR, ramp + (uint8_t)(*seq * 31), len - FRAME_HDR) != 0)
+        return FRAME_BAD;
     return FRAME_GOOD;
 }
 
