@@ -220,6 +220,34 @@ def test_changed_host_key_is_refused(make_host, tmp_path, sshd):
     assert "ssh-keygen -R" in message
 
 
+def test_ssh_config_cannot_switch_host_key_checking_off(make_host, home, tmp_path, sshd):
+    """StrictHostKeyChecking no / UserKnownHostsFile /dev/null in ~/.ssh/config are not honoured:
+    a changed key is still refused, with both fingerprints."""
+    other = keygen(tmp_path / "other_key")
+    wrong = tmp_path / "wrong_known_hosts"
+    wrong.write_text(sshd.known_hosts_line(other))
+    (home / ".ssh" / "config").write_text(
+        f"Host *\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  CheckHostIP no\n"
+    )
+    with pytest.raises(HostKeyError) as info:
+        make_host(known_hosts=str(wrong)).start()
+    assert "CHANGED" in str(info.value) and fingerprint(sshd.host_key) in str(info.value)
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    with pytest.raises(HostKeyError, match="not known"):
+        make_host(known_hosts=str(empty)).start()
+
+
+def test_no_code_path_accepts_unknown_host_keys():
+    """No AutoAddPolicy/WarningPolicy and no switch that turns verification off, anywhere in nictest/."""
+    package = Path(hosts.__file__).resolve().parent.parent
+    for path in package.rglob("*.py"):
+        text = path.read_text()
+        for needle in ("AutoAddPolicy", "WarningPolicy", "StrictHostKeyChecking=no", "StrictHostKeyChecking no",
+                       "UserKnownHostsFile=/dev/null"):
+            assert needle not in text, f"{path}: {needle}"
+
+
 def test_wrong_key_fails_authentication(make_host, tmp_path):
     stranger = tmp_path / "stranger"
     keygen(stranger)
