@@ -26,7 +26,7 @@ def write(data: dict, path: Path) -> None:
     ax_pps.set_xticks(range(len(sizes)), [f"{s} B" for s in sizes])
     ax_pps.set_ylabel("packets/s received (median, min–max)")
     ax_pps.set_title("throughput")
-    ax_pps.legend()
+    ax_pps.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3, fontsize=8)
     for i, key in enumerate(("kernel", "pmd")):
         lat = [dp["latency"][key][s] for s in sizes]
         xs = [j + (i - 0.5) * 0.35 for j in range(len(sizes))]
@@ -37,7 +37,7 @@ def write(data: dict, path: Path) -> None:
     ax_rtt.set_xticks(range(len(sizes)), [f"{s} B" for s in sizes])
     ax_rtt.set_ylabel("round trip, µs")
     ax_rtt.set_title("ping-pong latency")
-    ax_rtt.legend()
+    ax_rtt.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3, fontsize=8)
     m = data["machine"]
     fig.suptitle(f"nictest bench on {m['host']} ({m['accel']}), {m['date']}, {m['git_commit'][:12]}")
     fig.tight_layout()
