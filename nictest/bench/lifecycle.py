@@ -65,7 +65,7 @@ def run(ctx) -> dict:
             bind_host_s.append(bound["seconds"])
             restore_host_s.append(restored["restore_seconds"])
     script = FLOOR_SCRIPT.format(address=ctx.nic, original=original, target=ctx.driver, reps=reps)
-    with prog.stage(f"lifecycle: floor, bare sysfs writes in one ssh command on the host", reps):
+    with prog.stage("lifecycle: floor, bare sysfs writes in one ssh command on the host", reps):
         out = shell.run(host, script, timeout=300)
     floor_bind, floor_restore = shell.parse_times(out, "BIND"), shell.parse_times(out, "RESTORE")
     if len(floor_bind) != reps or len(floor_restore) != reps:
