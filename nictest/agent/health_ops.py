@@ -6,7 +6,9 @@ the PMD (an fd, a DMA mapping, a hugepage) shows as a difference here.
 """
 from __future__ import annotations
 
+import gc
 import os
+import sys
 from typing import List, Optional
 
 from nictest.agent.ops import op
@@ -48,6 +50,8 @@ def agent_resources(agent) -> dict:
         "open_fds": len(os.listdir("/proc/self/fd")) - 1,  # minus the fd listdir itself opened
         "rss_kb": _status_kb("VmRSS"),
         "threads": len(os.listdir("/proc/self/task")),
+        "py_blocks": sys.getallocatedblocks(),   # Python heap blocks: tells a Python leak from C/allocator growth
+        "gc_objects": len(gc.get_objects()),
         "hugepages_free": _read_int(f"{HUGEPAGES_2M}/free_hugepages"),
         "hugepages_total": _read_int(f"{HUGEPAGES_2M}/nr_hugepages"),
         "vfio_nodes": _vfio_nodes(),
