@@ -43,8 +43,22 @@ def _vfio_nodes() -> List[str]:
         return []
 
 
-@op("agent_resources")
-def agent_resources(agent) -> dict:
+def _release_free_memory() -> None:
+    """gc, then glibc malloc_trim(0): free heap pages go back to the kernel, so RSS shows what is
+    live rather than where the allocator's heap top happens to sit (best effort off glibc)."""
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+@op("agent_resources", trim=bool)
+def agent_resources(agent, trim=False) -> dict:
+    if trim:
+        _release_free_memory()
     return {
         "pid": os.getpid(),
         "open_fds": len(os.listdir("/proc/self/fd")) - 1,  # minus the fd listdir itself opened
