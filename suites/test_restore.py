@@ -64,6 +64,21 @@ def settled(host, address: str, before: dict, timeout: float = 15.0) -> tuple:
         time.sleep(0.5)
 
 
+def steady(host, address: str, timeout: float = 15.0) -> dict:
+    """The NIC's snapshot once its link has settled: an admin-up e1000e takes a moment after a
+    (previous test's) restore to get carrier and then its link-local address, and a snapshot
+    taken in between would make the later comparisons race that, not test the restore."""
+    deadline = time.monotonic() + timeout
+    last = snapshot(host, address)
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = snapshot(host, address)
+        if now == last and "NO-CARRIER" not in now["link_flags"]:
+            return now
+        last = now
+    return last
+
+
 def unexpected_kernel_errors(delta: dict) -> list:
     faults = {f.line for f in parse_faults(delta["lines"])}
     return sorted(faults | {ln for ln in delta["lines"] if "AER:" in ln or ("DMAR" in ln and "fault" in ln)})
@@ -113,7 +128,7 @@ def driver(host, _nictest_driver, request):
 
 def test_session_restores_every_field(host, nic, peer, driver, device_evidence, kmsg, request, record_property):
     address = nic["address"]
-    before = snapshot(host, address)
+    before = steady(host, address)
     attach_json("before", before)
     session(host, address, driver, request.config.getoption("allow_uio"), record_property)
     after, diff = settled(host, address, before)
@@ -122,14 +137,15 @@ def test_session_restores_every_field(host, nic, peer, driver, device_evidence, 
     errors = unexpected_kernel_errors(kmsg.delta())
     assert not errors, f"new IOMMU/AER errors in the kernel log during the session: {errors}"
     check_traffic(host, after["netdev"], peer["netdev"])
-    assert differences(before, snapshot(host, address)) == {}, "the traffic check left the NIC changed"
+    _, left = settled(host, address, before)
+    assert left == {}, f"the traffic check left the NIC changed: {left}"
 
 
 def test_twenty_bind_restore_cycles(host, nic, peer, driver, kmsg, request, record_property):
     if nic["address"] != host.spec.nics[0]:
         pytest.skip(f"the {CYCLES}-cycle run is on {host.spec.nics[0]} only (one NIC is enough; keeps the suite fast)")
     address = nic["address"]
-    before = snapshot(host, address)
+    before = steady(host, address)
     attach_json("before", before)
     allow_uio = request.config.getoption("allow_uio")
     started = time.monotonic()

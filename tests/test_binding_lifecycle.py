@@ -57,6 +57,13 @@ class FakeKernel:
         self.ip_calls.append(args)
         return "[]" if args[:2] == ("-j", "addr") else ""
 
+    def set_link(self, name, up):
+        self.ip_calls.append(("link", "set", "dev", name, "up" if up else "down"))
+        (self.root / "sys/class/net" / name / "flags").write_text("0x1003\n" if up else "0x1002\n")
+
+    def read_addresses(self, name):
+        return []
+
 
 @pytest.fixture
 def kernel(tmp_path, monkeypatch):
@@ -71,6 +78,8 @@ def kernel(tmp_path, monkeypatch):
     kern = FakeKernel(root, journal)
     monkeypatch.setattr(sysfs_write, "write", kern.write)
     monkeypatch.setattr(netstate, "run_ip", kern.run_ip)
+    monkeypatch.setattr(netstate, "set_link", kern.set_link)
+    monkeypatch.setattr(netstate, "read_addresses", kern.read_addresses)
     return kern
 
 

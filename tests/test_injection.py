@@ -90,7 +90,7 @@ def recorder(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("template", HOSTILE_NAMES)
-def test_hostile_netdev_names_reach_ip_as_one_argument(tmp_path, recorder, template):
+def test_hostile_netdev_names_reach_ip_as_one_argument(tmp_path, recorder, monkeypatch, template):
     marker = tmp_path / "PWNED"
     name = template.format(m=marker.name)
     root = tmp_path / "root"
@@ -98,6 +98,10 @@ def test_hostile_netdev_names_reach_ip_as_one_argument(tmp_path, recorder, templ
     fake.add_pci("0000:00:03.0", driver="e1000e", module="e1000e")
     fake.add_netdev(name, pci="0000:00:03.0", mac="52:54:00:00:00:03")
     (root / "sys/class/net" / name / "flags").write_text("0x1003\n")
+    # Link flags and addresses go through ioctl/rtnetlink as data; record what name they got.
+    kernel_calls = []
+    monkeypatch.setattr(netstate, "set_link", lambda n, up: kernel_calls.append(("set_link", n, up)))
+    monkeypatch.setattr(netstate, "read_addresses", lambda n: kernel_calls.append(("addresses", n)) or [])
     saved = netstate.snapshot(root, name)
     netstate.link_down(name)
     netstate.put_back(root, name, dict(saved, mtu=9000, addresses=[{"family": "inet", "local": "10.9.9.9",
@@ -108,6 +112,22 @@ def test_hostile_netdev_names_reach_ip_as_one_argument(tmp_path, recorder, templ
         assert argv[0].endswith("/ip")
         assert name in argv, f"{name!r} was split or altered: {argv}"
     assert not marker.exists(), "an injected command ran"
+    assert ("set_link", name, False) in kernel_calls and ("addresses", name) in kernel_calls, kernel_calls
+
+
+@pytest.mark.parametrize("template", HOSTILE_NAMES)
+def test_hostile_netdev_names_are_only_data_to_the_kernel(tmp_path, template):
+    """The real ioctl/rtnetlink readers on this machine: a hostile name is refused or not found,
+    nothing runs (read-only: SIOCGIFFLAGS fails before any SIOCSIFFLAGS)."""
+    from nictest.binding import rtnl
+    from nictest.errors import BindError
+    marker = tmp_path / "PWNED"
+    name = template.format(m=marker)
+    with pytest.raises(BindError):
+        rtnl.set_link(name, False)
+    with pytest.raises(BindError):
+        rtnl.addresses(name)
+    assert not marker.exists()
 
 
 @pytest.mark.parametrize("template", HOSTILE_NAMES)

@@ -1,7 +1,7 @@
 """Move a checked device to its user-space driver, or roll it back and say why.
 
 bind = (safety.check_bind already passed) -> modprobe if needed -> journal entry
--> link down -> driver_override -> unbind -> drivers_probe -> wait (udev) ->
+-> driver_override -> unbind -> drivers_probe -> wait (udev) ->
 verify (driver, netdev gone, device node). Any failure after the journal was
 written is rolled back with restore(); BindError then says what happened and
 what state the device was left in.
@@ -104,10 +104,8 @@ def bind(root: PathLike, plan: Plan, journal: Journal, owner: Dict[str, Any], pe
 def _switch(root: PathLike, entry: Dict[str, Any], watch: Watch, timeout: float, steps: List[str],
             pause_after_unbind: float = 0.0) -> None:
     address, target, original = entry["address"], entry["target"], entry["driver"]
-    net = entry["net"]
-    if net.get("netdev") and net.get("link_up"):
-        netstate.link_down(net["netdev"])
-        steps.append(f"{net['netdev']} link down")
+    # No separate link down: unbinding unregisters the netdev, which closes it (saves a slow
+    # round of e1000e down work); whether it was up is in the journal for the restore.
     sysfs_write.write(root, f"sys/bus/pci/devices/{address}/driver_override", target)
     steps.append(f"driver_override set to {target}")
     if original:

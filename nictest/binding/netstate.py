@@ -1,7 +1,8 @@
 """The netdev state saved before a bind and put back after: name, MAC, MTU, addresses, link.
 
-Reads come from sysfs and `ip -j addr show dev X`; changes go through `ip`
-(argv, no shell). Every change is logged on logger nictest.binding.
+Reads come from sysfs and rtnetlink; link up/down is one ioctl (nictest.binding.rtnl:
+no process on the hot path). Rarer changes (rename, MAC, MTU, address add) go through
+`ip` (argv, no shell). Every change is logged on logger nictest.binding.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import os
 import subprocess
 from typing import Any, Dict, List, Optional
 
+from nictest.binding import rtnl
 from nictest.errors import BindError
 from nictest.pci.netdev import netdev_names
 from nictest.pci.sysfs import PathLike, read_int, read_text, under
@@ -41,8 +43,18 @@ def admin_up(root: PathLike, name: str) -> bool:
     return bool(flags and flags & IFF_UP)
 
 
+# Kernel access points (module attributes, so tests on a synthetic tree can stand in for them).
+read_addresses = rtnl.addresses
+set_link = rtnl.set_link
+
+
 def addresses(name: str) -> List[Dict[str, Any]]:
-    """Configured addresses of `name` as `ip -j addr` reports them (family, local, prefixlen, scope...)."""
+    """Configured addresses of `name` with the keys `ip -j addr` uses (family, local, prefixlen, scope...)."""
+    return read_addresses(name)
+
+
+def addresses_via_ip(name: str) -> List[Dict[str, Any]]:
+    """The same from `ip -j addr` (kept to cross-check the rtnetlink reader)."""
     data = json.loads(run_ip("-j", "addr", "show", "dev", name) or "[]")
     found = []
     for link in data:
@@ -72,7 +84,8 @@ def snapshot(root: PathLike, name: Optional[str], with_addresses: bool = True) -
 
 
 def link_down(name: str) -> None:
-    run_ip("link", "set", "dev", name, "down")
+    log.info("link %s down", name)
+    set_link(name, False)
 
 
 def put_back(root: PathLike, current: str, saved: Dict[str, Any]) -> List[str]:
@@ -80,7 +93,7 @@ def put_back(root: PathLike, current: str, saved: Dict[str, Any]) -> List[str]:
     changed = []
     name = saved.get("netdev") or current
     if current != name:
-        run_ip("link", "set", "dev", current, "down")
+        set_link(current, False)
         run_ip("link", "set", "dev", current, "name", name)
         changed.append(f"renamed {current} -> {name}")
     base = under(root, "sys/class/net", name)
@@ -91,7 +104,8 @@ def put_back(root: PathLike, current: str, saved: Dict[str, Any]) -> List[str]:
         run_ip("link", "set", "dev", name, "mtu", str(saved["mtu"]))
         changed.append(f"mtu {saved['mtu']}")
     if saved.get("link_up") and not admin_up(root, name):
-        run_ip("link", "set", "dev", name, "up")
+        log.info("link %s up", name)
+        set_link(name, True)
         changed.append("link up")
     present = {(a.get("local"), a.get("prefixlen")) for a in addresses(name)}
     for addr in saved.get("addresses", []):

@@ -52,7 +52,7 @@ def check_bind(
 ) -> Plan:
     """Every refusal, in the order a tester wants to hear them; returns the Plan if none applies."""
     target = drivers.normalise(driver)
-    device = read_device(root, address, session_ip)
+    device = read_device(root, address, session_ip, names=False)
     name = str(device.address)
     check_class(device, any_class)
     check_allowed(device, allowed)

@@ -39,15 +39,17 @@ def all_devices(root: PathLike = "/", session_ip: Optional[str] = None) -> List[
     return _Scan(root, session_ip).devices(pci_addresses(root))
 
 
-def read_device(root: PathLike, address: Union[str, PciAddress], session_ip: Optional[str] = None) -> PciDevice:
-    """One PCI device of any class; DeviceNotFound if the host has none at `address`."""
+def read_device(root: PathLike, address: Union[str, PciAddress], session_ip: Optional[str] = None,
+                names: bool = True) -> PciDevice:
+    """One PCI device of any class; DeviceNotFound if the host has none at `address`.
+    names=False skips the pci.ids scan (a bind does not need the names; it is the slow part)."""
     parsed = PciAddress.parse(address)
     if not os.path.isdir(under(root, PCI_DEVICES, str(parsed))):
         raise DeviceNotFound(
             f"no PCI device {parsed} under {under(root, PCI_DEVICES)}; "
             "list the host's devices with `nictest status` (or lspci -D)"
         )
-    return _Scan(root, session_ip).devices([parsed])[0]
+    return _Scan(root, session_ip).devices([parsed], names=names)[0]
 
 
 def pci_addresses(root: PathLike = "/") -> List[PciAddress]:
@@ -95,12 +97,13 @@ class _Scan:
         self.activity = Activity(root, session_ip)
         self._aliases: Optional[list] = None
 
-    def devices(self, addresses: Iterable[PciAddress]) -> List[PciDevice]:
+    def devices(self, addresses: Iterable[PciAddress], names: bool = True) -> List[PciDevice]:
         raw = [self._read(address) for address in addresses]
-        names = lookup_names(self.root, {(d["vendor"], d["device"]) for d in raw if d["vendor"] and d["device"]})
+        wanted = {(d["vendor"], d["device"]) for d in raw if d["vendor"] and d["device"]} if names else set()
+        found = lookup_names(self.root, wanted)
         for fields in raw:
-            fields["vendor_name"] = names.get((fields["vendor"], None))
-            fields["device_name"] = names.get((fields["vendor"], fields["device"]))
+            fields["vendor_name"] = found.get((fields["vendor"], None))
+            fields["device_name"] = found.get((fields["vendor"], fields["device"]))
         return [PciDevice(**fields) for fields in raw]
 
     def _read(self, address: PciAddress) -> Dict:
