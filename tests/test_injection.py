@@ -22,7 +22,7 @@ import pytest
 import nictest
 from nictest.binding import bind as binder
 from nictest.binding import drivers, netstate
-from nictest.errors import NictestError
+from nictest.errors import NictestError, RefusedError
 from tests.fakesysfs import FakeSysfs
 
 PACKAGE = Path(nictest.__file__).resolve().parent
@@ -146,12 +146,28 @@ def test_agent_net_ops_pass_hostile_interface_names_as_one_argument(tmp_path, re
 
     marker = tmp_path / "PWNED"
     name = template.format(m=marker.name)
+    refused = False
     try:
         pmd_ops.net_prepare(None, name, up=True, ipv6=True, carrier_timeout_ms=0)
+    except RefusedError:
+        refused = True  # not a possible netdev name (spaces, '/', ...): refused before anything ran
     except (NictestError, OSError):
         pass  # no such interface: refusing is fine, running a command is not
     calls = recorder()
-    assert calls, "the stand-in ip never ran"
+    assert refused or calls, "the stand-in ip never ran and the name was not refused"
     for argv in calls:
         assert name in argv, argv
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["..", ".", "../../etc", "a/b", "x" * 16, "", "a b", "eth0:1"])
+def test_ops_refuse_names_that_would_leave_their_sysfs_directory(name):
+    from nictest.agent.net_ops import netdev_name
+    from nictest.agent.pmd_ops import net_counters, net_prepare
+    from nictest.errors import RefusedError
+    with pytest.raises(RefusedError, match="not a netdev name"):
+        netdev_name(name)
+    with pytest.raises(RefusedError):
+        net_counters(None, name)
+    with pytest.raises(RefusedError):
+        net_prepare(None, name)

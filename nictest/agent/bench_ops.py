@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 
-from nictest.agent.net_ops import ip_json
+from nictest.agent.net_ops import ip_json, netdev_name
 from nictest.agent.ops import op
 from nictest.agent.pmd_ops import _link_flags, _port
 from nictest.errors import StateError
@@ -68,6 +68,7 @@ def _join(thread, job, timeout_s: float):
 @op("bench_netns_up", ifname=str, netns=str, carrier_timeout_ms=int)
 def bench_netns_up(agent, ifname, netns, carrier_timeout_ms=15000) -> dict:
     """Move `ifname` into a fresh netns, IPv6 off there (no stray frames), link up, wait for carrier."""
+    netdev_name(ifname)
     was_up = "UP" in _link_flags(ifname)
     _ip("netns", "del", netns, check=False)  # a leftover of a killed run
     _ip("netns", "add", netns)

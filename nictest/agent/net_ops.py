@@ -5,7 +5,16 @@ import json
 import subprocess
 
 from nictest.agent.ops import op
-from nictest.errors import PrerequisiteMissing
+from nictest.errors import PrerequisiteMissing, RefusedError
+
+
+def netdev_name(ifname: str) -> str:
+    """`ifname` if the kernel could have named a netdev so (its dev_valid_name rules); ops
+    build /sys and /proc paths from it, so "..", "/" and the like are refused here."""
+    if (not ifname or len(ifname.encode()) > 15 or ifname in (".", "..")
+            or any(c in ifname for c in "/:") or any(c.isspace() for c in ifname)):
+        raise RefusedError(f"{ifname!r} is not a netdev name (1-15 bytes, no '/', ':' or spaces, not . or ..)")
+    return ifname
 
 
 def ip_json(*argv: str) -> list:

@@ -334,7 +334,9 @@ def net_prepare(agent, ifname, up=True, ipv6=False, carrier_timeout_ms=10000) ->
     import subprocess
     import time
 
-    sysctl = f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6"
+    from nictest.agent.net_ops import netdev_name
+
+    sysctl = f"/proc/sys/net/ipv6/conf/{netdev_name(ifname)}/disable_ipv6"
     flags = _link_flags(ifname)
     disabled = _read_int(sysctl)
     previous = {"up": "UP" in flags, "ipv6": None if disabled is None else not disabled}
@@ -358,7 +360,9 @@ def net_prepare(agent, ifname, up=True, ipv6=False, carrier_timeout_ms=10000) ->
 @op("net_counters", ifname=str)
 def net_counters(agent, ifname) -> dict:
     """The netdev's kernel counters (/sys/class/net/IF/statistics)."""
-    base = f"/sys/class/net/{ifname}/statistics"
+    from nictest.agent.net_ops import netdev_name
+
+    base = f"/sys/class/net/{netdev_name(ifname)}/statistics"
     return {k: _read_int(f"{base}/{k}") for k in ("rx_packets", "rx_bytes", "rx_dropped", "rx_errors",
                                                      "tx_packets", "tx_bytes", "tx_errors")}
 
