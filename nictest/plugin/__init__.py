@@ -193,6 +193,11 @@ def _summary_to_junit(config) -> None:
     xml = config.stash.get(xml_key, None)
     if table is None or xml is None or _is_worker(config):
         return
+    pool = _pool(config)
+    for name in sorted(table.end_state):   # hosts tested (the controller connected to each at the end)
+        hello = pool.hello.get(name, {}) if pool else {}
+        xml.add_global_property(f"{name}.kernel", hello.get("kernel"))
+        xml.add_global_property(f"{name}.iommu", hello.get("iommu"))
     for row in table.rows():
         xml.add_global_property(f"summary.{row.host}.{row.nic}.{row.driver}", row.text())
     for name, nics in sorted(table.end_state.items()):
@@ -258,7 +263,7 @@ def _nictest_host_name(request):
 
 
 @pytest.fixture
-def host(request, _nictest_host_name, record_testsuite_property):
+def host(request, _nictest_host_name):
     """The connected host under test (one agent connection per host per process). Function
     scope, so a host whose smoke stage failed skips each later test with that reason."""
     if _nictest_host_name is None:
@@ -273,8 +278,4 @@ def host(request, _nictest_host_name, record_testsuite_property):
         connected = pool.get(_nictest_host_name)
     except NictestError as err:
         pytest.fail(f"host {_nictest_host_name} unavailable: {err}", pytrace=False)
-    hello = pool.hello.get(_nictest_host_name, {})
-    if not _is_worker(request.config):  # xdist cannot carry suite properties from workers
-        record_testsuite_property(f"{_nictest_host_name}.kernel", hello.get("kernel"))
-        record_testsuite_property(f"{_nictest_host_name}.iommu", hello.get("iommu"))
     return connected
