@@ -5,7 +5,8 @@ before breaking something, then waits for the same snapshot and an empty journal
 The row (scenario, host, NIC state after, journal after, time to recover) goes into
 the test's JUnit properties (`reliability`, as JSON) and, via the reports'
 user_properties (which xdist carries back to the controller), into a table printed
-at the end of the session.
+at the end of the session by fixtures/reliability_table.py (loaded from the top-level
+conftest: under xdist the controller never reads this directory's conftest).
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import time
 
 import pytest
 
-ROW_PROPERTY = "reliability"
+from fixtures.reliability_table import ROW_PROPERTY
+
 RECOVERY_BOUND = 30.0  # seconds a scenario may take to get its NIC back (TCG lab)
 
 
@@ -109,36 +111,6 @@ def scenario(request, host, record_property):
     def make(name: str, address: str) -> Scenario:
         return Scenario(name, host, address, record_property)
     return make
-
-
-def _rows(terminalreporter) -> list:
-    rows = []
-    for reports in terminalreporter.stats.values():
-        for report in reports:
-            if getattr(report, "when", None) != "call":
-                continue
-            for key, value in getattr(report, "user_properties", ()):
-                if key == ROW_PROPERTY:
-                    row = json.loads(value)
-                    row["outcome"] = report.outcome
-                    rows.append(row)
-    return sorted(rows, key=lambda r: (r["host"], r["scenario"]))
-
-
-def pytest_terminal_summary(terminalreporter):
-    rows = _rows(terminalreporter)
-    if not rows:
-        return
-    terminalreporter.section("nictest reliability: fault matrix")
-    head = ("scenario", "host", "nic", "outcome", "recover_s", "journal_after", "nic_after")
-    table = [head] + [tuple(str(r.get(k, "")) for k in head) for r in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(head) - 1)]
-    for line in table:
-        cells = [cell.ljust(width) for cell, width in zip(line, widths)] + [line[-1]]
-        terminalreporter.write_line("  ".join(cells))
-    notes = [r for r in rows if r.get("note")]
-    for r in notes:
-        terminalreporter.write_line(f"  {r['scenario']} on {r['host']}: {r['note']}")
 
 
 @pytest.fixture
