@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from fixtures.pmd import peer_of
 from fixtures.reliability_table import ROW_PROPERTY
 
 RECOVERY_BOUND = 30.0  # seconds a scenario may take to get its NIC back (TCG lab)
@@ -30,6 +31,18 @@ def require_user_driver(host, config) -> str:
     if driver == "uio_pci_generic" and not config.getoption("allow_uio"):
         pytest.skip(f"{host.name} has no IOMMU: its scenarios use uio_pci_generic, pass --allow-uio")
     return driver
+
+
+def dma_driver_and_peer(host, target: str, config) -> tuple:
+    """(driver, peer device) for a scenario that sends frames from `target` to its cabled peer;
+    skips where the host cannot do that DMA or `target` has no peer."""
+    driver = require_user_driver(host, config)
+    if driver == "uio_pci_generic" and host.info.get("iommu"):
+        pytest.skip("UIO DMA faults under a translating IOMMU")
+    peer_address = peer_of(host.spec, target)
+    if peer_address is None:
+        pytest.skip(f"{target} has no cabled peer in {host.name}'s `links`")
+    return driver, next(d for d in host.call("status")["devices"] if d["address"] == peer_address)
 
 
 def require_lab(host) -> None:

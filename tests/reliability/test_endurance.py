@@ -18,8 +18,8 @@ import time
 
 import pytest
 
-from fixtures.pmd import peer_of, peer_restore, peer_up
-from tests.reliability.conftest import require_user_driver
+from fixtures.pmd import peer_restore, peer_up
+from tests.reliability.conftest import dma_driver_and_peer
 
 pytestmark = [pytest.mark.lab, pytest.mark.destructive]
 
@@ -58,13 +58,7 @@ def resources(host) -> dict:
 
 
 def test_endurance_cycles(host, target, request, record_property, pmd_built):
-    driver = require_user_driver(host, request.config)
-    if driver == "uio_pci_generic" and host.info.get("iommu"):
-        pytest.skip("UIO DMA faults under a translating IOMMU")
-    peer_address = peer_of(host.spec, target)
-    if peer_address is None:
-        pytest.skip(f"{target} has no cabled peer in {host.name}'s `links`")
-    peer_dev = next(d for d in host.call("status")["devices"] if d["address"] == peer_address)
+    driver, peer_dev = dma_driver_and_peer(host, target, request.config)
     peer = peer_up(host, peer_dev)
     failures, seconds = [], []
     try:

@@ -28,6 +28,21 @@ int pmd_dma_take(struct pmd_dma *dma, uint64_t size, uint64_t align, void **virt
 uint64_t pmd_dma_bus(const struct pmd_dma *dma, const void *virt);
 int pmd_dma_resolve_phys(struct pmd_dma *dma); /* UIO: fill dma->phys via pagemap */
 
+/* ---- ping-pong statistics (loops.c, kernel_pingpong.c) ---- */
+/* Count one answered round trip of `rtt` ns (and keep it in rtt_ns[] when given). */
+static inline void pmd_rtt_add(struct pmd_pingpong_result *r, uint64_t rtt, uint64_t *rtt_ns, int bad)
+{
+    if (rtt_ns)
+        rtt_ns[r->answered] = rtt;
+    r->answered++;
+    r->bad += (uint64_t)bad;
+    r->total_ns += rtt;
+    if (rtt < r->min_ns)
+        r->min_ns = rtt;
+    if (rtt > r->max_ns)
+        r->max_ns = rtt;
+}
+
 /* ---- the kernel path (afpacket.c) ---- */
 /* AF_PACKET socket bound to ifname for our ethertype; *fd and the netdev's MAC. */
 int pmd_afpacket_open(const char *ifname, int *fd, uint8_t mac[6]);

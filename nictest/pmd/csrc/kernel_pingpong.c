@@ -125,16 +125,7 @@ int pmd_kernel_pingpong(const char *if_a, const char *if_b, const char *netns_b,
             rc = got < 0 ? pmd_fail(-got, "recv on %s: %s", if_a, strerror(-got)) : 0;
             continue;
         }
-        uint64_t rtt = pmd_now_ns() - t0;
-        if (rtt_ns)
-            rtt_ns[r->answered] = rtt;
-        r->answered++;
-        r->bad += (uint64_t)bad;
-        r->total_ns += rtt;
-        if (rtt < r->min_ns)
-            r->min_ns = rtt;
-        if (rtt > r->max_ns)
-            r->max_ns = rtt;
+        pmd_rtt_add(r, pmd_now_ns() - t0, rtt_ns, bad);
     }
     if (r->answered == 0)
         r->min_ns = 0;

@@ -248,16 +248,7 @@ int pmd_pingpong_rtts(struct pmd_port *a, struct pmd_port *b, uint64_t count, ui
         struct pp_ctx pong = {.want_seq = seq, .want_kind = FRAME_PONG};
         if (wait_for(a, &pong, deadline) < 0)
             break;
-        uint64_t rtt = pmd_now_ns() - t0;
-        if (rtt_ns)
-            rtt_ns[r->answered] = rtt;
-        r->answered++;
-        r->bad += (uint64_t)(ping.bad | pong.bad);
-        r->total_ns += rtt;
-        if (rtt < r->min_ns)
-            r->min_ns = rtt;
-        if (rtt > r->max_ns)
-            r->max_ns = rtt;
+        pmd_rtt_add(r, pmd_now_ns() - t0, rtt_ns, ping.bad | pong.bad);
     }
     if (r->answered == 0)
         r->min_ns = 0;
