@@ -225,3 +225,12 @@ def test_already_on_target_without_journal_refused(tmp_path):
 
 def test_module_key_treats_dash_and_underscore_alike():
     assert drivers.module_key("vfio-pci") == drivers.module_key("vfio_pci")
+
+
+def test_user_driver_choice():
+    from nictest.binding.drivers import user_driver
+    assert user_driver(True, False) == "vfio-pci"
+    assert user_driver(True, True) == "vfio-pci"
+    assert user_driver(False, True) == "uio_pci_generic"
+    with pytest.raises(RefusedError, match="pass --allow-uio"):
+        user_driver(False, False)

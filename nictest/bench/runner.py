@@ -12,7 +12,8 @@ from nictest import hosts, inventory
 from nictest.bench import controller, datapath, lifecycle, machine, parallel, plot, table
 from nictest.bench.context import Context, Plan
 from nictest.bench.progress import Progress
-from nictest.errors import InventoryError, NictestError, RefusedError
+from nictest.binding.drivers import user_driver
+from nictest.errors import InventoryError, NictestError
 
 GROUPS = ("datapath", "lifecycle", "controller", "parallel")
 DEFAULT_PAIR = {"lab1": "lab2"}  # the two bundled labs
@@ -29,15 +30,6 @@ def _nic_pair(spec) -> tuple:
             return ends[0], ends[1]
     raise InventoryError(f"{spec.name} declares no cabled NIC pair: add `links = [[\"BDF\", \"BDF\"]]` to its "
                          "entry in hosts.toml (the data-path figures need two NICs cabled to each other)")
-
-
-def _driver(host, allow_uio: bool) -> str:
-    if host.call("hello").get("iommu"):
-        return "vfio-pci"
-    if allow_uio:
-        return "uio_pci_generic"
-    raise RefusedError("the host has no IOMMU, so vfio-pci cannot be used; pass --allow-uio to measure "
-                       "with uio_pci_generic (the NIC then gets unrestricted DMA)")
 
 
 def _group(name: str, progress: Progress, fn) -> dict:
@@ -87,7 +79,8 @@ def run(host_name: str, *, pair_host: Optional[str], inventory_path: Optional[st
     progress.line(f"connecting to {host_name}")
     with hosts.connect(spec) as host:
         data["machine"] = machine.info(host, spec)
-        ctx = Context(host=host, host_name=host_name, nic=nic, peer=peer, driver=_driver(host, allow_uio),
+        ctx = Context(host=host, host_name=host_name, nic=nic, peer=peer,
+                      driver=user_driver(bool(host.info.get("iommu")), allow_uio),
                       allow_uio=allow_uio, progress=progress, plan=plan, pair_host=pair_host,
                       inventory=inventory_path)
         for name, mod in (("datapath", datapath), ("lifecycle", lifecycle), ("controller", controller)):

@@ -22,6 +22,17 @@ class TargetDriver(NamedTuple):
     package_hint: str
 
 
+def user_driver(iommu: bool, allow_uio: bool) -> str:
+    """The user-space driver a host offers: vfio-pci with an IOMMU, else uio_pci_generic
+    only when the caller opted in (it gives the NIC unrestricted DMA)."""
+    if iommu:
+        return VFIO
+    if allow_uio:
+        return UIO
+    raise RefusedError("the host has no IOMMU, so vfio-pci cannot be used; pass --allow-uio to use "
+                       "uio_pci_generic (the NIC then gets unrestricted DMA)")
+
+
 TARGETS = {
     VFIO: TargetDriver(VFIO, "vfio-pci", "the kernel's vfio-pci module (CONFIG_VFIO_PCI)"),
     UIO: TargetDriver(UIO, "uio_pci_generic", "the kernel's uio_pci_generic module (CONFIG_UIO_PCI_GENERIC)"),

@@ -12,7 +12,8 @@ import json
 import signal
 from contextlib import ExitStack
 
-from ..errors import RefusedError, StateError
+from ..binding.drivers import user_driver
+from ..errors import StateError
 from .common import add_host_argument, connect
 
 
@@ -38,15 +39,6 @@ def add_parser(sub) -> None:
     recv.set_defaults(run=run_recv)
 
 
-def _driver(host, allow_uio: bool) -> str:
-    if host.call("hello").get("iommu"):
-        return "vfio-pci"
-    if allow_uio:
-        return "uio_pci_generic"
-    raise RefusedError("the host has no IOMMU, so vfio-pci cannot be used; pass --allow-uio to use "
-                       "uio_pci_generic (the NIC then gets unrestricted DMA)")
-
-
 def _peer(host, address: str):
     """The cabled peer's device dict, or None when the inventory declares none."""
     for link in host.spec.links or ():
@@ -66,7 +58,7 @@ def _run(args, action) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     with connect(args) as host, ExitStack() as undo:
-        driver = _driver(host, args.allow_uio)
+        driver = user_driver(bool(host.info.get("iommu")), args.allow_uio)
         out = {"host": args.host, "address": args.address, "driver": driver}
         peer = _peer(host, args.address)
         if peer is not None and peer.get("netdev"):

@@ -45,6 +45,18 @@ def dma_driver_and_peer(host, target: str, config) -> tuple:
     return driver, next(d for d in host.call("status")["devices"] if d["address"] == peer_address)
 
 
+def replayed_by_next_session(host) -> list:
+    """Connect as a new pytest session would (HostPool.get replays stale journal entries on
+    its first connection); the addresses it replayed."""
+    from nictest.plugin.hostpool import HostPool
+    pool = HostPool({host.name: host.spec})
+    try:
+        pool.get(host.name)
+        return [r["address"] for r in pool.replayed.get(host.name, [])]
+    finally:
+        pool.close()
+
+
 def require_lab(host) -> None:
     if host.spec.kind != "qemu":
         pytest.skip(f"{host.name} is not a QEMU lab: this scenario breaks the host on purpose")

@@ -12,8 +12,7 @@ import sys
 import pytest
 
 from nictest import hosts
-from nictest.plugin.hostpool import HostPool
-from tests.reliability.conftest import journal_entries, require_user_driver
+from tests.reliability.conftest import journal_entries, replayed_by_next_session, require_user_driver
 
 pytestmark = [pytest.mark.lab, pytest.mark.destructive]
 
@@ -54,11 +53,6 @@ def test_agent_killed_then_next_session_replays(host, target, scenario, request)
     run = scenario("agent SIGKILL -> next session replays", target)
     bind_and_kill_agent(host, target, driver)
     run.fault()
-    pool = HostPool({host.name: host.spec})  # what a new pytest session does on its first connection
-    try:
-        pool.get(host.name)
-        replayed = [r["address"] for r in pool.replayed.get(host.name, [])]
-    finally:
-        pool.close()
-    assert target in replayed, f"the new session did not replay {target}: {pool.replayed}"
+    replayed = replayed_by_next_session(host)
+    assert target in replayed, f"the new session did not replay {target}: {replayed}"
     run.wait_recovered()

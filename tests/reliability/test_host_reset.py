@@ -12,8 +12,7 @@ import pytest
 from nictest import hosts
 from nictest.errors import NictestError
 from nictest.lab import LabVM
-from nictest.plugin.hostpool import HostPool
-from tests.reliability.conftest import require_lab, require_user_driver
+from tests.reliability.conftest import replayed_by_next_session, require_lab, require_user_driver
 
 pytestmark = [pytest.mark.lab, pytest.mark.destructive]
 
@@ -57,12 +56,7 @@ def test_host_reset_mid_hold(host, target, scenario, request):
     deadline = time.monotonic() + BOOT_BOUND
     time.sleep(10)  # sshd from before the reset may still answer for a moment
     wait_for_agent(host.spec, deadline).close()
-    pool = HostPool({host.name: host.spec})  # the next session
-    try:
-        pool.get(host.name)
-        replayed = [r["address"] for r in pool.replayed.get(host.name, [])]
-    finally:
-        pool.close()
-    assert target in replayed, f"the session after the reboot did not replay {target}: {pool.replayed}"
+    replayed = replayed_by_next_session(host)
+    assert target in replayed, f"the session after the reboot did not replay {target}: {replayed}"
     reconnected(host, time.monotonic() + 120)
     run.wait_recovered(timeout=60, note=f"replayed {replayed} after reboot")
