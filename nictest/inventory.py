@@ -190,7 +190,7 @@ class _Table:
             become=become,
             nics=nics,
             links=self.links(nics),
-            lab=self.get("lab", str, "a lab profile name") or (name if kind == "qemu" else None),
+            lab=self.lab_value(name, kind),
             connect_timeout=self.seconds("connect_timeout", DEFAULT_CONNECT_TIMEOUT),
             call_timeout=self.seconds("call_timeout", DEFAULT_CALL_TIMEOUT),
         )
@@ -208,6 +208,13 @@ class _Table:
         if not isinstance(value, kind) or isinstance(value, bool) or value == "":
             self.fail(self.key(key), expected, value)
         return value
+
+    def lab_value(self, name: str, kind: str) -> str | None:
+        """A bundled lab's name, or the path of a lab file (relative to the inventory)."""
+        value = self.get("lab", str, "a bundled lab name or a lab .toml file")
+        if value is not None and value.endswith(".toml"):
+            return self.path_value("lab")
+        return value or (name if kind == "qemu" else None)
 
     def path_value(self, key: str) -> str | None:
         value = self.get(key, str, "a file path")
