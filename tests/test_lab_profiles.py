@@ -109,3 +109,23 @@ def test_bundled_inventory_agrees_with_the_lab_files():
         assert {frozenset(l) for l in spec.links} == {frozenset(l) for l in p.links}, name
         checked += 1
     assert checked == len(profiles.PROFILES)
+
+
+def test_old_qemu_without_igb_names_the_package(monkeypatch):
+    from nictest.lab import qemu
+    monkeypatch.setattr(qemu, "version_and_devices",
+                        lambda: ("QEMU emulator version 7.2.0", frozenset({"e1000", "e1000e", "pcie-root-port"})))
+    qemu.check_devices(profiles.profile("lab1"))   # lab1 needs nothing new
+    with pytest.raises(LabError) as info:
+        qemu.check_devices(profiles.profile("lab-igb"))
+    text = str(info.value)
+    assert "igb" in text and "QEMU >= 8.0" in text and "bookworm-backports qemu-system-x86" in text
+    with pytest.raises(LabError, match="pcie-pci-bridge"):
+        qemu.check_devices(profiles.profile("lab-group"))
+
+
+def test_this_machines_qemu_has_every_bundled_labs_devices():
+    """CI installs QEMU from bookworm-backports: every bundled lab must be bootable here."""
+    from nictest.lab import qemu
+    for p in profiles.PROFILES.values():
+        qemu.check_devices(p)
