@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from nictest import hosts, lab
+
+REPO = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.lab
 
@@ -69,3 +72,21 @@ def test_a_second_connection_does_not_upload_the_agent_again(host):
         assert second.call("ping") == {"pong": True}
     finally:
         second.close()
+
+
+def test_without_nics_every_inactive_nic_is_under_test(host, tmp_path):
+    """No `nics` in the inventory: the suites take every NIC that is not active (collected
+    from discovery), never the management NIC."""
+    profile = lab_profile(host)
+    spec = host.spec
+    inventory = tmp_path / "hosts.toml"
+    inventory.write_text(f'[hosts.{spec.name}]\nkind = "qemu"\nlab = "{spec.lab}"\n'
+                         f'address = "{spec.address}"\nport = {spec.port}\nuser = "{spec.user}"\n')
+    result = subprocess.run([sys.executable, "-m", "pytest", "suites/test_binding.py", "--collect-only", "-q",
+                             "-p", "no:xdist", "--host", spec.name, "--inventory", str(inventory)],
+                            capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    ids = [line for line in result.stdout.splitlines() if "::" in line]
+    tested = {address for address in profile.nic_addresses + ("0000:00:02.0",)
+              if any(f"-{address}]" in i for i in ids)}
+    assert tested == set(profile.nic_addresses), ids

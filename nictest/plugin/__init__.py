@@ -121,10 +121,27 @@ DRIVERS = ("vfio-pci", "uio_pci_generic")
 
 
 def _nics_of(config, spec) -> list:
-    """NICs a test may take on this host: --nic, else the inventory's allow-list."""
+    """NICs a test may take on this host: --nic, else the inventory's allow-list; no `nics`
+    in the inventory means every NIC discovery finds that is not active (never the one
+    carrying the session or routes)."""
     chosen = config.getoption("nic")
-    allowed = list(spec.nics or ())
+    if spec.nics is None:
+        allowed = _inactive_nics(config, spec.name)
+    else:
+        allowed = list(spec.nics)
     return [a for a in chosen if spec.nics is None or a in allowed] if chosen else allowed
+
+
+def _inactive_nics(config, name) -> list:
+    """Discovery on the host (at collection, once per process): the NICs nobody uses."""
+    pool = _pool(config)
+    if name not in pool.inactive_nics:
+        try:
+            devices = pool.get(name).call("status")["devices"]
+            pool.inactive_nics[name] = [d["address"] for d in devices if not d.get("active")]
+        except NictestError:
+            pool.inactive_nics[name] = []   # the host fixture reports why it is unavailable
+    return pool.inactive_nics[name]
 
 
 @pytest.hookimpl(trylast=True)
