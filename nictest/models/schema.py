@@ -25,6 +25,20 @@ TOP_LEVEL = ("schema", "model", "name", "ids", "bars", "expansion_rom", "capabil
 REQUIRED = ("schema", "model", "ids", "bars", "capabilities", "reset_methods", "features")
 ID_KEYS = {"vendor": 4, "device": 4, "subsystem_vendor": 4, "subsystem_device": 4, "revision": 2, "class": 6}
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# The fields the walker (nictest.pci.capabilities) reports for the capabilities it decodes, and their
+# JSON types; other capabilities are presence only ({}), or carry fields a vendor adds by hand.
+CAPABILITY_FIELDS = {
+    "pm": {"version": int, "d1": bool, "d2": bool, "no_soft_reset": bool},
+    "msi": {"vectors": int, "addr64": bool, "maskable": bool},
+    "msix": {"table_size": int, "table_bar": int, "table_offset": int, "pba_bar": int, "pba_offset": int},
+    "pcie": {"version": int, "type": str, "flr": bool, "max_payload": int, "max_link_speed": str,
+             "max_link_width": int},
+    "aer": {"version": int},
+    "ari": {"next_function": int},
+    "sriov": {"initial_vfs": int, "total_vfs": int, "num_vfs": int, "vf_offset": int, "vf_stride": int,
+              "vf_device": str},
+}
+_TYPE_WORDS = {int: "an integer", bool: "true or false", str: "a string"}
 
 
 class Checker:
@@ -121,9 +135,16 @@ def _validate_capabilities(c: Checker, caps: Any) -> None:
         if not _NAME.match(name):
             c.fail(f"capabilities.{name}", "capability names are lowercase (pm, msi, msix, pcie, aer, ari, sriov...)")
         c.typed(f"capabilities.{name}", fields, dict, "an object of the capability's fields ({} for presence only)")
+        known = CAPABILITY_FIELDS.get(name)
         for field, value in fields.items():
-            if not isinstance(value, (int, str, bool)):
-                c.fail(f"capabilities.{name}.{field}", f"expected a number, string or boolean, got {value!r}")
+            key = f"capabilities.{name}.{field}"
+            if known is None:
+                if not isinstance(value, (int, str, bool)):
+                    c.fail(key, f"expected a number, string or boolean, got {value!r}")
+            elif field not in known:
+                c.fail(key, f"unknown field; {name} has {', '.join(known)}")
+            else:
+                c.typed(key, value, known[field], _TYPE_WORDS[known[field]])
 
 
 def _validate_features(c: Checker, features: Any, caps: Dict[str, Any]) -> None:
