@@ -5,6 +5,7 @@ import copy
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,10 @@ from nictest import models
 from nictest.errors import ProfileError
 from nictest.hosts.ssh import agent_files
 from nictest.models.schema import FEATURES
+from fixtures.profiles import no_profile_reason
 from tests.test_pci_capabilities import facts_from_recording
+
+REPO = Path(__file__).resolve().parent.parent
 
 RECORDED_MODEL = {"igb": "igb-82576", "e1000e": "e1000e-82574L", "e1000": "e1000-82540EM"}
 
@@ -190,6 +194,23 @@ def test_profile_record_refuses_to_overwrite_before_contacting_the_host(tmp_path
                              "0000:01:00.0", "--out", str(out)], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "--force" in result.stderr and str(out) in result.stderr
     assert out.read_text() == "{}"
+
+
+def test_a_broken_profiles_directory_stops_pytest_naming_file_and_key(tmp_path):
+    write(tmp_path, broken(lambda d: d["capabilities"]["msix"].update(table_size="ten")), "igb.json")
+    result = subprocess.run([sys.executable, "-m", "pytest", "suites/test_profile.py", "--profiles", str(tmp_path),
+                             "-q", "-p", "no:randomly"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 4, result.stdout + result.stderr  # pytest's usage error
+    assert f"--profiles: {tmp_path / 'igb.json'}: capabilities.msix.table_size" in result.stderr
+
+
+def test_the_no_profile_skip_names_the_record_command():
+    nic = {"vendor": "1af4", "device": "1000", "vendor_name": "Red Hat, Inc.", "device_name": "Virtio network device",
+           "address": "0000:00:02.0"}
+    reason = no_profile_reason("rack7", nic, ["/vendor/profiles", models.BUNDLED_DIR])
+    assert reason.startswith("no qualification profile for 1af4:1000 (Red Hat, Inc. Virtio network device) in "
+                             f"/vendor/profiles, {models.BUNDLED_DIR}")
+    assert "`nictest profile record --host rack7 0000:00:02.0 --out FILE`" in reason
 
 
 def test_models_import_with_the_standard_library_only():
