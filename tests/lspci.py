@@ -22,6 +22,8 @@ TITLES = (
 _REGION = re.compile(r"^\tRegion (\d): (Memory|I/O ports) at \S+ (?:\((32|64)-bit, (non-)?prefetchable\) )?"
                      r"(?:\[\w+\] )?\[size=(\d+)([KMG]?)\]")
 _ROM = re.compile(r"^\tExpansion ROM at \S+ (?:\[\w+\] )?\[size=(\d+)([KMG]?)\]")
+_IDS = re.compile(r"^\S+ .*\[([0-9a-f]{4}):([0-9a-f]{4})\](?: \(rev ([0-9a-f]{2})\))?$")
+_SUBSYSTEM = re.compile(r"^\tSubsystem: .*\[([0-9a-f]{4}):([0-9a-f]{4})\]$")
 _CAP = re.compile(r"^\tCapabilities: \[([0-9a-f]+)(?: v(\d+))?\] (.*)$")
 
 
@@ -37,9 +39,17 @@ def _name(title: str) -> str:
 
 
 def parse(text: str) -> Dict[str, Any]:
-    bars, rom, caps = {}, None, {}
+    bars, rom, caps, ids = {}, None, {}, {}
     current = None
     for line in text.splitlines():
+        m = _IDS.match(line) if not ids else None
+        if m:
+            ids = {"vendor": m.group(1), "device": m.group(2), "revision": m.group(3) or "00"}
+            continue
+        m = _SUBSYSTEM.match(line)
+        if m:
+            ids.update(subsystem_vendor=m.group(1), subsystem_device=m.group(2))
+            continue
         m = _REGION.match(line)
         if m:
             index, space, width, nonpf, number, unit = m.groups()
@@ -64,7 +74,7 @@ def parse(text: str) -> Dict[str, Any]:
             _detail_fields(current, line.strip())
         elif not line.startswith("\t\t"):
             current = None
-    return {"bars": bars, "rom": rom, "capabilities": caps}
+    return {"ids": ids, "bars": bars, "rom": rom, "capabilities": caps}
 
 
 def _title_fields(cap: Dict[str, Any], title: str) -> None:
@@ -99,6 +109,9 @@ def _detail_fields(cap: Dict[str, Any], line: str) -> None:
 def disagreements(lspci: Dict[str, Any], facts: Dict[str, Any]) -> list:
     """Where lspci and the walker's facts (pci_config) differ, as readable lines."""
     out = []
+    walker_ids = {key: facts.get(key) for key in lspci["ids"]}
+    if walker_ids != lspci["ids"]:
+        out.append(f"IDs: walker {walker_ids}, lspci {lspci['ids']}")
     walker_bars = {b["index"]: {k: b[k] for k in ("size", "type", "prefetchable")} for b in facts["bars"]}
     if walker_bars != lspci["bars"]:
         out.append(f"BARs: walker {walker_bars}, lspci {lspci['bars']}")

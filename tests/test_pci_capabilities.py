@@ -58,6 +58,15 @@ def test_walker_agrees_with_the_recorded_lspci(model, tmp_path):
     assert lspci.disagreements(lspci.parse((RECORDED / model / "lspci-vv.txt").read_text()), facts) == []
 
 
+def test_lspci_parse_reads_ids_bars_and_capabilities():
+    seen = lspci.parse((RECORDED / "igb-82576" / "lspci-vv.txt").read_text())
+    assert seen["ids"] == {"vendor": "8086", "device": "10c9", "revision": "01",
+                           "subsystem_vendor": "1af4", "subsystem_device": "1100"}
+    assert seen["bars"][3] == {"size": 0x4000, "type": "mem64", "prefetchable": False}
+    assert 4 not in seen["bars"]  # the SR-IOV VF BARs are not the PF's
+    assert seen["capabilities"][0x160]["total_vfs"] == 8 and seen["capabilities"][0xA0]["flr"] is True
+
+
 def test_lspci_comparison_notices_a_difference(tmp_path):
     facts = facts_from_recording(tmp_path, "igb-82576")
     facts["capabilities"][2]["table_size"] = 12
@@ -170,3 +179,13 @@ def test_device_config_of_a_missing_device_names_the_fix(tmp_path):
     fake = FakeSysfs(tmp_path)
     with pytest.raises(DeviceNotFound, match="nictest status"):
         device_config(fake.root, "0000:09:00.0")
+
+
+def test_pci_config_is_an_agent_op_taking_one_address():
+    from nictest.agent.ops import OPS, load_op_modules
+    from nictest.errors import PciAddressError
+
+    assert "nictest.agent.pci_ops" not in load_op_modules()
+    assert OPS["pci_config"].arg_types == {"address": str} and OPS["pci_config"].required == ("address",)
+    with pytest.raises(PciAddressError):
+        OPS["pci_config"].fn(None, address="../../etc")
