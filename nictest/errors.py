@@ -43,6 +43,10 @@ class DeviceNotFound(NictestError):
     """No PCI device at that address on the host."""
 
 
+class ProfileError(NictestError):
+    """A qualification profile file is malformed, or two profiles claim the same device."""
+
+
 class RefusedError(NictestError):
     """A safety check refused an operation before anything was touched."""
 

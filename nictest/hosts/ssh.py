@@ -63,7 +63,9 @@ def agent_files(package_dir: Path | None = None) -> list[tuple[str, Path]]:
         if rel.parts[0] in CONTROLLER_ONLY or "__pycache__" in rel.parts or not path.is_file():
             continue
         # C sources of the poll-mode driver are built on the host; generated .c/.so files are not shipped.
-        if path.suffix == ".py" or (path.suffix in (".c", ".h") and "csrc" in rel.parts):
+        # Model profiles (nictest/models/*.json) go too, so the models package works on the host.
+        if (path.suffix == ".py" or (path.suffix in (".c", ".h") and "csrc" in rel.parts)
+                or (path.suffix == ".json" and rel.parts[0] == "models")):
             files.append((f"{package_dir.name}/{rel.as_posix()}", path))
     return files
 
