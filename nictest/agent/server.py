@@ -25,9 +25,11 @@ class _Stop(Exception):
 
 
 class Agent:
-    def __init__(self, ops: Optional[Dict[str, Op]] = None, session_ip: Optional[str] = None) -> None:
+    def __init__(self, ops: Optional[Dict[str, Op]] = None, session_ip: Optional[str] = None,
+                 session_local: Optional[str] = None) -> None:
         self.ops = OPS if ops is None else ops
-        self.session_ip = session_ip
+        self.session_ip = session_ip        # the controller's address ($SSH_CONNECTION field 1)
+        self.session_local = session_local  # this host's address of the session (field 3)
         self.broken_op_modules: Dict[str, str] = {}
         self._hooks: List[Callable[[], object]] = []
 
