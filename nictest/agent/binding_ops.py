@@ -108,14 +108,17 @@ def _addr(address: str) -> str:
     return str(PciAddress.parse(address))
 
 
-@op("session", allowed=(list, type(None)), controller=str)
-def session(agent, allowed=None, controller="") -> dict:
+@op("session", allowed=(list, type(None)), controller=str, lease=(int, float))
+def session(agent, allowed=None, controller="", lease=0) -> dict:
+    """lease: seconds of silence while holding a NIC before the agent restores it (0: keep the current)."""
     st = state(agent)
+    if lease:
+        agent.set_lease(lease)
     st.allowed = None if allowed is None else [_addr(a) for a in allowed]
     if controller:
         st.controller = controller
     return {"allowed": st.allowed, "controller": st.controller, "pid": os.getpid(),
-            "journal_dir": st.journal.dir, "lock_dir": st.locks.dir}
+            "journal_dir": st.journal.dir, "lock_dir": st.locks.dir, "lease": agent.lease}
 
 
 @op("bind", address=str, driver=str, force=bool, any_class=bool, allow_uio=bool, persistent=bool,

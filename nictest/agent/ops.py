@@ -98,6 +98,12 @@ def ping(agent) -> dict:
     return {"pong": True}
 
 
+@op("heartbeat")
+def heartbeat(agent) -> dict:
+    """The controller's "still here" while it has nothing else to say; keeps the lease."""
+    return {"lease": agent.lease, "armed": agent.lease_armed()}
+
+
 @op("hello")
 def hello(agent) -> dict:
     import nictest
@@ -112,6 +118,7 @@ def hello(agent) -> dict:
         "missing": missing_prerequisites(),
         "session_ip": agent.session_ip,
         "session_local": agent.session_local,
+        "lease": agent.lease,
         "package_dir": os.path.dirname(os.path.abspath(nictest.__file__)),
         "ops": sorted(agent.ops),
         "broken_op_modules": agent.broken_op_modules,
