@@ -202,3 +202,19 @@ def test_inventory_lease_default_value_and_range(tmp_path):
         path.write_text(f'[hosts.a]\nkind = "local"\nlease = {bad}\n')
         with pytest.raises(InventoryError, match=rf"hosts\.a\.lease: expected .*{expected}"):
             inventory.load(path)
+
+
+def test_the_lease_is_armed_only_while_the_binding_layer_holds_a_device(tmp_path, monkeypatch):
+    from nictest.agent import binding_ops
+
+    monkeypatch.setenv("NICTEST_JOURNAL_DIR", str(tmp_path / "journal"))
+    monkeypatch.setenv("NICTEST_LOCK_DIR", str(tmp_path / "locks"))
+    agent = Agent(ops=dict(agent_ops.OPS))
+    state = binding_ops.state(agent)
+    lock = state.locks.acquire("0000:00:03.0", state.owner())
+    state.held["0000:00:03.0"] = lock  # what bind leaves behind
+    state.register_hook()
+    assert agent.lease_armed()
+    state.release("0000:00:03.0")  # what restore ends with
+    assert not agent.lease_armed(), "an agent holding nothing would still give up on a quiet controller"
+    assert state.locks.is_free("0000:00:03.0")

@@ -103,7 +103,8 @@ def test_the_session_nic_is_named_and_refused_under_policy_routing(host, tmp_pat
                 untouched = {d["address"]: d["driver"] for d in fresh.call("status")["devices"]}
                 assert (untouched[MGMT], untouched[UNDER_TEST]) == ("virtio-pci", "e1000e")
         finally:
-            shell.run(f"kill {int(timer)} 2>/dev/null; {undo}", check=False)
+            shell.run(f"kill -- -{int(timer)} 2>/dev/null; {undo}", check=False)  # the timer and its sleep
+        assert shell.run(f"ps -o pid= -s {int(timer)}", check=False).strip() == "", "the undo timer is still running"
         assert shell.run("ip route show table main") == main_before
         assert shell.run("ip rule show") == rules_before
         assert shell.run(f"ip route show table {TABLE}", check=False).strip() == ""

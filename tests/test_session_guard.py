@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import json
+import os
 import shutil
 import socket
 import struct
@@ -211,3 +212,27 @@ def test_a_live_root_asks_the_kernel_and_a_recorded_tree_does_not(tmp_path, monk
     assert asked == []
     Activity("/", "203.0.113.5", "10.0.2.15")
     assert asked == [("203.0.113.5", "10.0.2.15")]
+
+
+# --- the dry-run op --------------------------------------------------------------
+
+def test_bind_check_reports_the_refusal_and_touches_nothing(tmp_path, monkeypatch):
+    from nictest.agent import binding_ops
+    from nictest.agent import ops as agent_ops
+    from nictest.agent.server import Agent
+
+    build_lab_host(tmp_path / "root")
+    monkeypatch.setenv("NICTEST_JOURNAL_DIR", str(tmp_path / "journal"))
+    monkeypatch.setenv("NICTEST_LOCK_DIR", str(tmp_path / "locks"))
+    monkeypatch.setenv("NICTEST_SYSFS_ROOT", str(tmp_path / "root"))
+    agent = Agent(ops=dict(agent_ops.OPS), session_ip="10.0.2.2", session_local="10.0.2.15")
+    before = sorted(str(p) + (os.readlink(p) if p.is_symlink() else "") for p in (tmp_path / "root").rglob("*"))
+    check = binding_ops.bind_check(agent, "0000:00:02.0", "vfio-pci", force=True)
+    assert check["refused"] and "carries the SSH session" in check["refused"] and check["reason"] == "RefusedError"
+    outside = binding_ops.session(agent, allowed=["0000:00:04.0"])
+    assert outside["allowed"] == ["0000:00:04.0"]
+    assert "allow-list" in binding_ops.bind_check(agent, "0000:00:03.0", "vfio-pci")["refused"]
+    after = sorted(str(p) + (os.readlink(p) if p.is_symlink() else "") for p in (tmp_path / "root").rglob("*"))
+    assert after == before
+    assert not list((tmp_path / "journal").glob("*")) and not list((tmp_path / "locks").glob("*"))
+    assert agent.lease_armed() is False  # a dry run holds nothing

@@ -81,6 +81,10 @@ class BindingState:
         lock = self.held.pop(address, None)
         if lock is not None:
             lock.release()
+        if not self.held and self._hook_registered:
+            # Holding nothing: the dead man's switch (and with it the lease) has nothing to guard.
+            self.agent.cancel_shutdown(self.dead_mans_switch)
+            self._hook_registered = False
 
     def classify(self, entry: Dict[str, Any]) -> str:
         address = entry["address"]
