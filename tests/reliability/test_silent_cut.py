@@ -6,7 +6,8 @@ EOF. Its lease runs out instead (the controller's heartbeat cannot get through),
 it restores the NIC and exits. While the link is down the guest's serial console,
 which the host reads from a file, shows when the NIC came back to e1000e; once
 the link returns, a new connection finds the NIC on its kernel driver with an
-empty journal, and the holder's agent gone.
+empty journal, and the holder's agent gone. The second test is the other side of
+the lease: a quiet controller whose heartbeat runs keeps its NIC.
 """
 from __future__ import annotations
 
@@ -96,3 +97,24 @@ def test_management_link_cut_silently_while_bound(host, target, scenario, reques
         if fresh is not None:
             fresh.close()
     assert host.call("ping") == {"pong": True}  # the session's own connection works again too
+
+
+def test_a_quiet_controller_keeps_its_nic_over_ssh(host, target, request):
+    """The other side of the lease: a controller that says nothing for several leases but is
+    alive (its heartbeat thread runs) keeps what it holds."""
+    driver = require_user_driver(host, request.config)
+    lease = 2.0
+    holder = hosts.connect(dataclasses.replace(host.spec, lease=lease))
+    try:
+        holder.call("bind", address=target, driver=driver, allow_uio=True)
+        pid = holder.call("session", allowed=list(host.spec.nics or []) or None, controller="reliability: quiet")["pid"]
+        time.sleep(lease * 4)
+        assert holder.call("heartbeat") == {"lease": lease, "armed": True}
+        assert holder.call("session", allowed=list(host.spec.nics or []) or None,
+                           controller="reliability: quiet")["pid"] == pid, "the agent was replaced"
+        held = [e["address"] for e in holder.call("journal")["held"]]
+        assert held == [target], f"{target} is no longer held after a quiet spell: {held}"
+        holder.call("restore", address=target)
+    finally:
+        holder.close()
+    assert next(d for d in host.call("status")["devices"] if d["address"] == target)["driver"] == "e1000e"
