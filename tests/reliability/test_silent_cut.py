@@ -70,8 +70,9 @@ def test_management_link_cut_silently_while_bound(host, target, scenario, reques
                                 controller="reliability: silent cut")["pid"]
         assert holder.call("heartbeat") == {"lease": LEASE, "armed": True}
         offset = vm.console_log.stat().st_size
-        # e1000e's probe logs the netdev rename when the NIC is back on its kernel driver.
-        back = re.compile(rf"e1000e {re.escape(target)} \S+: renamed from eth\d+")
+        # The kernel driver's probe logs the netdev rename when the NIC is back on it.
+        kernel_driver = run.before["driver"]
+        back = re.compile(rf"{re.escape(kernel_driver)} {re.escape(target)} \S+: renamed from eth\d+")
         run.fault()
         vm.monitor("set_link mgmt off")
         try:
@@ -85,7 +86,7 @@ def test_management_link_cut_silently_while_bound(host, target, scenario, reques
             f"{target} came back {restored_after:.1f}s after the cut, before the {LEASE:g}s lease ran out: "
             "something other than the lease restored it")
         fresh, reconnect_s = connect_when_back(host.spec)
-        run.wait_recovered(host=fresh, note=f"console: back on e1000e {restored_after:.1f}s after the cut; "
+        run.wait_recovered(host=fresh, note=f"console: back on {kernel_driver} {restored_after:.1f}s after the cut; "
                                             f"reachable {reconnect_s:.1f}s after the link returned")
         with LabShell(host.spec) as shell:
             assert shell.run(f"ps -o pid= -p {int(agent_pid)}", check=False).strip() == "", \
@@ -117,4 +118,4 @@ def test_a_quiet_controller_keeps_its_nic_over_ssh(host, target, request):
         holder.call("restore", address=target)
     finally:
         holder.close()
-    assert next(d for d in host.call("status")["devices"] if d["address"] == target)["driver"] == "e1000e"
+    assert next(d for d in host.call("status")["devices"] if d["address"] == target)["driver"] not in (driver, None)
