@@ -15,6 +15,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from nictest.errors import InventoryError
+# The address value type only (no discovery): one grammar for PCI addresses everywhere.
+from nictest.pci.address import PciAddress
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "hosts.toml"
 ENV_VAR = "NICTEST_INVENTORY"
@@ -36,8 +38,6 @@ _KEYS_BY_KIND = {
     "qemu": _COMMON_KEYS | _SSH_KEYS | {"lab"},
 }
 _HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-# Fallback until nictest.pci lands; same grammar: [DDDD:]BB:DD.F, hex, any case.
-_PCI = re.compile(r"^(?:([0-9a-f]{1,4}):)?([0-9a-f]{1,2}):([0-1]?[0-9a-f])\.([0-7])$")
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,7 @@ class _Table:
             become=become,
             nics=nics,
             links=self.links(nics),
-            lab=self.get("lab", str, "a lab profile name") or (name if kind == "qemu" else None),
+            lab=self.lab_value(name, kind),
             connect_timeout=self.seconds("connect_timeout", DEFAULT_CONNECT_TIMEOUT),
             call_timeout=self.seconds("call_timeout", DEFAULT_CALL_TIMEOUT),
             lease=self.lease(),
@@ -214,6 +214,13 @@ class _Table:
         if not isinstance(value, kind) or isinstance(value, bool) or value == "":
             self.fail(self.key(key), expected, value)
         return value
+
+    def lab_value(self, name: str, kind: str) -> str | None:
+        """A bundled lab's name, or the path of a lab file (relative to the inventory)."""
+        value = self.get("lab", str, "a bundled lab name or a lab .toml file")
+        if value is not None and value.endswith(".toml"):
+            return self.path_value("lab")
+        return value or (name if kind == "qemu" else None)
 
     def path_value(self, key: str) -> str | None:
         value = self.get(key, str, "a file path")
@@ -277,14 +284,6 @@ class _Table:
 
 def normalise_pci(text: str) -> str | None:
     """`0000:3b:00.0` form of a PCI address, or None if it is not one."""
-    try:
-        from nictest.pci import PciAddress  # lands with discovery; the regex below until then
-    except ImportError:
-        match = _PCI.match(text.strip().lower())
-        if match is None:
-            return None
-        domain, bus, device, function = (int(g or "0", 16) for g in match.groups())
-        return f"{domain:04x}:{bus:02x}:{device:02x}.{function:x}"
     try:
         return str(PciAddress.parse(text))
     except ValueError:  # PciAddressError is a ValueError

@@ -35,6 +35,16 @@ def test_broken_inventory_names_file_and_key(tmp_path):
                           str(bad), "hosts.rack1.port")
 
 
+@pytest.mark.parametrize("command", [("status", "--host", "rack1"), ("bind", "--host", "rack1", "0000:00:03.0", "vfio-pci"),
+                                     ("restore", "--host", "rack1", "--all")])
+def test_inventory_after_the_command_is_the_one_used(tmp_path, command):
+    bad = tmp_path / "hosts.toml"
+    bad.write_text('[hosts.rack1]\nkind = "ssh"\naddress = "10.9.9.9"\nport = "twenty-two"\n')
+    # The file given after the command wins over the one before it (and the bundled one).
+    assert_one_line_error(nictest("--inventory", str(tmp_path / "other.toml"), *command, "--inventory", str(bad)),
+                          str(bad), "hosts.rack1.port")
+
+
 def test_inventory_that_is_not_toml(tmp_path):
     bad = tmp_path / "hosts.toml"
     bad.write_text("[hosts.rack1\n")

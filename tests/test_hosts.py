@@ -308,13 +308,40 @@ def test_agent_command_quotes_once():
     )
 
 
+CONTROLLER_SIDE = {"hosts", "lab", "plugin", "cli", "bench", "report", "inventory"}
+
+
 def test_agent_files_leave_out_controller_modules():
-    names = [rel for rel, _ in agent_files()]
+    files = agent_files()
+    names = [rel for rel, _ in files]
     assert "nictest/agent/server.py" in names and "nictest/errors.py" in names
     for rel in names:
         top = rel.split("/")[1]
-        assert top not in {"hosts", "lab", "plugin", "cli", "cli.py", "inventory.py"}
+        assert top.removesuffix(".py") not in CONTROLLER_SIDE, rel
         assert "__pycache__" not in rel
+
+
+def test_what_is_uploaded_never_imports_what_is_not():
+    """Every module shipped to a host imports only shipped nictest modules (an import of a
+    controller-side package would fail on the host the first time that op runs)."""
+    import ast
+    for rel, path in agent_files():
+        if not rel.endswith(".py"):
+            continue
+        package = rel.rsplit("/", 1)[0].replace("/", ".")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+                module = ".".join(base + ([node.module] if node.module else []))
+                targets = [module] + [f"{module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            for target in targets:
+                parts = target.split(".")
+                if parts[0] == "nictest" and len(parts) > 1:
+                    assert parts[1] not in CONTROLLER_SIDE, f"{rel} imports {target}, which is never uploaded"
 
 
 # --- the shared client logic, on LocalHost -----------------------------------

@@ -1,20 +1,25 @@
-"""The bundled lab hosts, live: what `nictest status` must report on lab1 and lab2.
+"""The bundled lab hosts, live: what `nictest status` must report on each (its lab file says).
 
-Needs `--host lab1` / `--host lab2` (pytest boots them); in CI a missing lab fails.
+Needs `--host LAB` (pytest boots it); in CI a missing lab fails.
 """
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from nictest import hosts, lab
 
+REPO = Path(__file__).resolve().parent.parent
+
 pytestmark = pytest.mark.lab
 
-NICS_UNDER_TEST = {"0000:00:03.0": 3, "0000:00:04.0": 4}  # address -> IOMMU group on lab1
+# What the guest shows for each model a lab holds (vendor, device, kernel driver).
+MODEL_IDS = {"e1000": ("8086", "100e", "e1000"), "e1000e": ("8086", "10d3", "e1000e"),
+             "igb": ("8086", "10c9", "igb"), "rtl8139": ("10ec", "8139", "8139cp")}
 
 
 def lab_profile(host):
@@ -24,17 +29,30 @@ def lab_profile(host):
 
 
 def test_status_json_lists_the_lab_nics(host):
+    """Every NIC the lab file declares is where its placement says, with its model's IDs and
+    kernel driver, its MAC, inactive; each alone in its IOMMU group unless behind the bridge."""
     profile = lab_profile(host)
     result = subprocess.run([sys.executable, "-m", "nictest.cli", "status", "--host", host.name, "--json"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     devices = {d["address"]: d for d in json.loads(result.stdout)}
-    for (address, group), mac in zip(NICS_UNDER_TEST.items(), profile.nic_macs):
-        nic = devices[address]
-        assert (nic["vendor"], nic["device"], nic["driver"]) == ("8086", "10d3", "e1000e")
-        assert nic["netdev"] == f"enp0s{address[9]}" and nic["mac"] == mac
-        assert nic["iommu_group"] == (group if profile.iommu else None)
-        assert nic["iommu_group_members"] == [] and nic["active"] is False
+    bridged = {n.guest_address for n in profile.nics if n.place == "pci-bridge"}
+    groups = set()
+    for want in profile.nics:
+        nic = devices[want.guest_address]
+        assert (nic["vendor"], nic["device"], nic["driver"]) == MODEL_IDS[want.model], want
+        assert nic["netdev"] and nic["mac"] == want.mac and nic["active"] is False
+        if not profile.iommu:
+            assert nic["iommu_group"] is None
+            continue
+        assert nic["iommu_group"] is not None
+        nic_members = {m for m in nic["iommu_group_members"] if m in devices}
+        if want.guest_address in bridged:
+            assert nic_members == bridged - {want.guest_address}, nic  # the shared group
+        else:
+            assert nic_members == set(), nic
+            assert nic["iommu_group"] not in groups
+        groups.add(nic["iommu_group"])
     mgmt = devices["0000:00:02.0"]
     assert mgmt["driver"] == "virtio-pci" and mgmt["active"] is True
 
@@ -54,3 +72,21 @@ def test_a_second_connection_does_not_upload_the_agent_again(host):
         assert second.call("ping") == {"pong": True}
     finally:
         second.close()
+
+
+def test_without_nics_every_inactive_nic_is_under_test(host, tmp_path):
+    """No `nics` in the inventory: the suites take every NIC that is not active (collected
+    from discovery), never the management NIC."""
+    profile = lab_profile(host)
+    spec = host.spec
+    inventory = tmp_path / "hosts.toml"
+    inventory.write_text(f'[hosts.{spec.name}]\nkind = "qemu"\nlab = "{spec.lab}"\n'
+                         f'address = "{spec.address}"\nport = {spec.port}\nuser = "{spec.user}"\n')
+    result = subprocess.run([sys.executable, "-m", "pytest", "suites/test_binding.py", "--collect-only", "-q",
+                             "-p", "no:xdist", "--host", spec.name, "--inventory", str(inventory)],
+                            capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    ids = [line for line in result.stdout.splitlines() if "::" in line]
+    tested = {address for address in profile.nic_addresses + ("0000:00:02.0",)
+              if any(f"-{address}]" in i for i in ids)}
+    assert tested == set(profile.nic_addresses), ids

@@ -17,7 +17,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (status_cmd, bind_cmd, pmd_cmd, lab_cmd, report_cmd, bench_cmd):
         module.add_parser(sub)
+    _accept_inventory_anywhere(parser)
     return parser
+
+
+def _accept_inventory_anywhere(parser: argparse.ArgumentParser) -> None:
+    """`nictest status --host X --inventory F` as well as `nictest --inventory F status ...`:
+    every subcommand takes --inventory too; SUPPRESS keeps the top-level value when the
+    subcommand is not given one."""
+    for action in parser._actions:  # argparse has no public walk over subparsers
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                child.add_argument("--inventory", metavar="PATH", default=argparse.SUPPRESS,
+                                   help="hosts.toml to use (default: the bundled one)")
+                _accept_inventory_anywhere(child)
 
 
 def main(argv=None) -> int:

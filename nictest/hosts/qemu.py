@@ -11,11 +11,11 @@ class QemuLabHost(SSHHost):
         super().__init__(spec)
         self.vm = LabVM(spec.lab or spec.name)
 
-    def start(self) -> None:
+    def start(self) -> dict:
         if not self.vm.running():
             raise HostUnreachable(f"lab {self.vm.name} is not running: boot it with "
                                   f"`nictest lab up {self.vm.name}` (pytest --host boots it itself)")
-        super().start()
+        return super().start()
 
     def target_port(self) -> int | None:
         return self.spec.port or self.vm.profile.ssh_port

@@ -35,7 +35,8 @@ log = logging.getLogger("nictest.hosts.ssh")
 
 AGENT_MISSING = 3  # exit status of the start command when the hash directory is absent
 # Modules only the controller uses: never shipped to a host.
-CONTROLLER_ONLY = frozenset({"hosts", "lab", "plugin", "cli", "cli.py", "inventory.py"})
+# Packages and modules only the controller imports: never uploaded to a host.
+CONTROLLER_ONLY = frozenset({"hosts", "lab", "plugin", "cli", "bench", "report", "inventory.py"})
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from ..errors import LabError
-from . import accel, paths
+from . import accel, paths, qemu
 from .build import Image
 from .profiles import profile
 from .progress import Progress
@@ -20,9 +20,9 @@ class LabVM:
     """One lab host: ~/.cache/nictest/lab/run/<name>/ holds its disk copy and pidfile."""
 
     def __init__(self, name: str):
-        self.profile = profile(name)
-        self.name = name
-        self.dir = paths.run_dir(name)
+        self.profile = profile(name)   # a bundled lab's name or a lab file's path
+        self.name = self.profile.name
+        self.dir = paths.run_dir(self.name)
 
     # files of the running VM
     @property
@@ -68,6 +68,8 @@ class LabVM:
         state = self.state()
         return {"lab": self.name, "running": self.running(), "pid": self.pid(),
                 "ssh": f"127.0.0.1:{self.profile.ssh_port}", "iommu": self.profile.iommu,
+                "nics": [{"address": n.guest_address, "model": n.model, "mac": n.mac}
+                         for n in self.profile.nics],
                 "accel": state.get("accel"), "image": state.get("image"),
                 "started": state.get("started")}
 
@@ -94,10 +96,7 @@ class LabVM:
                  # restrict=on: the guest reaches nothing but the forwarded port.
                  "-netdev", f"user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:{p.ssh_port}-:22",
                  "-device", "virtio-net-pci,netdev=mgmt,addr=02.0"]
-        for slot, mac in zip((3, 4), p.nic_macs):
-            # Both NICs on one hub: a cable between 00:03.0 and 00:04.0.
-            argv += ["-netdev", f"hubport,id=p{slot},hubid=0",
-                     "-device", f"e1000e,netdev=p{slot},mac={mac},addr={slot:02x}.0"]
+        argv += p.qemu_args()
         argv += ["-pidfile", str(self.pidfile), "-daemonize"]
         return argv
 
@@ -116,10 +115,11 @@ class LabVM:
         subprocess.run(["cp", "--sparse=always", str(image.disk), str(disk)], check=True)
         host_key = image.host_key.read_text().split()
         self.known_hosts.write_text(f"[127.0.0.1]:{self.profile.ssh_port} {host_key[0]} {host_key[1]}\n")
+        qemu.check_devices(self.profile)
         accel_name = accel.choose(image, progress)
         argv = self.qemu_argv(image, disk, accel_name)
-        progress.say("boot", f"{self.name}: q35 {'+ intel-iommu ' if self.profile.iommu else ''}"
-                             f"with 2 x e1000e, {accel_name.upper()}, ssh on 127.0.0.1:{self.profile.ssh_port}")
+        progress.say("boot", f"{self.name}: {self.profile.describe()}, {accel_name.upper()}, "
+                             f"ssh on 127.0.0.1:{self.profile.ssh_port}")
         result = subprocess.run(argv, capture_output=True, text=True)
         if result.returncode != 0:
             raise LabError(f"QEMU did not start {self.name}: {result.stderr.strip()}")

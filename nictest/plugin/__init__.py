@@ -15,7 +15,7 @@ import pytest
 from ..errors import NictestError
 from ..report.categories import write_categories
 from . import summary
-from .hostpool import HostPool, resolve_specs, write_allure_environment
+from .hostpool import HostPool, resolve_specs, write_allure_environment, write_host_facts
 
 MARKERS = {
     "lab": "needs a reachable lab host (fails loudly in CI when it cannot get one)",
@@ -47,6 +47,8 @@ def pytest_addoption(parser):
                     help="allow uio_pci_generic (gives the NIC unrestricted DMA)")
     group.addoption("--keep-lab", action="store_true",
                     help="leave labs this session booted running at the end")
+    group.addoption("--keep-allure-results", action="store_true",
+                    help="add to the Allure results directory instead of emptying it first")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -61,6 +63,12 @@ def pytest_configure(config):
         config.option.xmlpath = str(REPORTS / "junit.xml")
     if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
         config.option.allure_report_dir = str(REPORTS / "allure-results")
+    # One run's results, not every earlier run's: allure-pytest empties the directory when
+    # the controller starts (workers start later and must not: they would race), unless
+    # --keep-allure-results (history belongs in Allure's own history/trend files).
+    if hasattr(config.option, "clean_alluredir") and not _is_worker(config) \
+            and not config.getoption("keep_allure_results") and not config.option.collectonly:
+        config.option.clean_alluredir = True
     try:
         specs = resolve_specs(config.getoption("host"), config.getoption("inventory"))
     except NictestError as err:
@@ -108,10 +116,11 @@ def pytest_sessionfinish(session):
         _record_end_state(session.config, pool)
     _summary_to_junit(session.config)
     allure_dir = getattr(session.config.option, "allure_report_dir", None)
-    if allure_dir and not _is_worker(session.config):
-        write_categories(allure_dir)
     if allure_dir and pool.hello:
-        write_allure_environment(allure_dir, pool.hello)
+        write_host_facts(allure_dir, pool.hello)
+    if allure_dir and not _is_worker(session.config):   # after the workers wrote theirs
+        write_categories(allure_dir)
+        write_allure_environment(allure_dir, nictest_version())
     pool.close()
     if not _is_worker(session.config) and not session.config.getoption("keep_lab"):
         pool.stop_booted_labs()
@@ -121,16 +130,57 @@ DRIVERS = ("vfio-pci", "uio_pci_generic")
 
 
 def _nics_of(config, spec) -> list:
-    """NICs a test may take on this host: --nic, else the inventory's allow-list."""
+    """NICs a test may take on this host: --nic, else the inventory's allow-list; no `nics`
+    in the inventory means every NIC discovery finds that is not active (never the one
+    carrying the session or routes)."""
     chosen = config.getoption("nic")
-    allowed = list(spec.nics or ())
+    if spec.nics is None:
+        allowed = _inactive_nics(config, spec.name)
+    else:
+        allowed = list(spec.nics)
     return [a for a in chosen if spec.nics is None or a in allowed] if chosen else allowed
+
+
+def _inactive_nics(config, name) -> list:
+    """Discovery on the host (at collection, once per process): the NICs nobody uses."""
+    pool = _pool(config)
+    if name not in pool.inactive_nics:
+        try:
+            devices = pool.get(name).call("status")["devices"]
+            pool.inactive_nics[name] = [d["address"] for d in devices if not d.get("active")]
+        except NictestError:
+            pool.inactive_nics[name] = []   # the host fixture reports why it is unavailable
+    return pool.inactive_nics[name]
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """The smoke stage runs first (a stable sort: the order is otherwise kept)."""
+    """The smoke stage runs first (a stable sort: the order is otherwise kept); Allure's
+    Suites tree reads host -> NIC -> suite."""
     items.sort(key=lambda item: item.get_closest_marker("smoke") is None)
+    if config.pluginmanager.hasplugin("allure_pytest"):
+        import allure
+        for item in items:
+            params = _item_params(item)
+            if params.get("_nictest_host_name"):
+                item.add_marker(allure.parent_suite(params["_nictest_host_name"]))
+                item.add_marker(allure.suite(params.get("_nictest_nic") or "host"))
+                item.add_marker(allure.sub_suite(item.module.__name__.rsplit(".", 1)[-1]))
+
+
+def nictest_version() -> str:
+    """The git commit nictest runs from (what a qualification report must name)."""
+    import subprocess
+    repo = Path(__file__).resolve().parent.parent.parent
+    try:
+        sha = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short=12", "HEAD"],
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        sha, dirty = "", ""
+    from importlib.metadata import version
+    return f"{version('nictest')} ({sha}{'+changes' if dirty else ''})" if sha else version("nictest")
 
 
 def _item_params(item) -> dict:
@@ -194,6 +244,7 @@ def _summary_to_junit(config) -> None:
     if table is None or xml is None or _is_worker(config):
         return
     pool = _pool(config)
+    xml.add_global_property("nictest", nictest_version())
     for name in sorted(table.end_state):   # hosts tested (the controller connected to each at the end)
         hello = pool.hello.get(name, {}) if pool else {}
         xml.add_global_property(f"{name}.kernel", hello.get("kernel"))

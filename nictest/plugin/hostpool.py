@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 from pathlib import Path
 
@@ -20,6 +19,7 @@ class HostPool:
         self.replayed = {}                   # name -> stale journal entries restored at connect
         self.booted_labs = []
         self.smoke_failed = {}               # name -> why its smoke stage failed
+        self.inactive_nics = {}              # name -> NICs to test when the inventory has no `nics`
         self.lifecycles = Registry()         # (name, NIC) -> its driver state in this process
         self._lock = threading.Lock()
 
@@ -94,14 +94,27 @@ def resolve_specs(host_args: list, inventory_path) -> dict:
     return specs
 
 
-def write_allure_environment(results_dir: str, hello: dict) -> None:
-    """allure's environment.properties: which host ran which kernel."""
+def write_host_facts(results_dir: str, hello: dict) -> None:
+    """One hosts-<name>.json per host this process connected to (under xdist each worker
+    has its own hosts; the controller merges them into the environment at the end)."""
     path = Path(results_dir)
     path.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for name, info in sorted(hello.items()):
-        lines.append(f"{name}.kernel={info.get('kernel')}")
-        lines.append(f"{name}.iommu={info.get('iommu')}")
-    lines.append(f"controller.pid={os.getpid()}")
+    for name, info in hello.items():
+        (path / f"hosts-{name}.json").write_text(json.dumps(info, indent=2))
+
+
+def write_allure_environment(results_dir: str, nictest_version: str) -> None:
+    """allure's environment.properties: one entry per host (kernel, IOMMU, agent's Python),
+    from every hosts-*.json of this run, and the nictest version that ran."""
+    path = Path(results_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    lines = [f"nictest={nictest_version}"]
+    for facts in sorted(path.glob("hosts-*.json")):
+        name = facts.stem[len("hosts-"):]
+        try:
+            info = json.loads(facts.read_text())
+        except (OSError, ValueError):
+            continue
+        lines.append(f"{name}=kernel {info.get('kernel')}, IOMMU {'on' if info.get('iommu') else 'off'}, "
+                     f"python {info.get('python', '?')}")
     (path / "environment.properties").write_text("\n".join(lines) + "\n")
-    (path / "hosts.json").write_text(json.dumps(hello, indent=2))
