@@ -24,9 +24,13 @@ ENV_VAR = "NICTEST_INVENTORY"
 KINDS = ("local", "ssh", "qemu")
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_CALL_TIMEOUT = 60.0
+# Seconds the agent waits, idle and holding a NIC, without hearing from the controller
+# before it restores everything (a dead link never shows EOF). Same default as the agent's.
+DEFAULT_LEASE = 30.0
+LEASE_RANGE = (1.0, 3600.0)  # the agent refuses anything else
 
 # Keys each kind accepts; anything else is a typo and is refused.
-_COMMON_KEYS = {"kind", "nics", "links", "become", "call_timeout"}
+_COMMON_KEYS = {"kind", "nics", "links", "become", "call_timeout", "lease"}
 _SSH_KEYS = {"address", "port", "user", "identity", "known_hosts", "connect_timeout"}
 _KEYS_BY_KIND = {
     "local": _COMMON_KEYS,
@@ -57,6 +61,7 @@ class HostSpec:
     lab: str | None = None
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     call_timeout: float = DEFAULT_CALL_TIMEOUT
+    lease: float = DEFAULT_LEASE
 
     def may_bind(self, address: str) -> bool:
         """True if the allow-list permits binding the NIC at `address` (normalised)."""
@@ -193,6 +198,7 @@ class _Table:
             lab=self.lab_value(name, kind),
             connect_timeout=self.seconds("connect_timeout", DEFAULT_CONNECT_TIMEOUT),
             call_timeout=self.seconds("call_timeout", DEFAULT_CALL_TIMEOUT),
+            lease=self.lease(),
         )
 
     def key(self, key: str) -> str:
@@ -229,6 +235,13 @@ class _Table:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             self.fail(self.key(key), "a positive number of seconds", value)
         return float(value)
+
+    def lease(self) -> float:
+        value = self.seconds("lease", DEFAULT_LEASE)
+        low, high = LEASE_RANGE
+        if not low <= value <= high:
+            self.fail(self.key("lease"), f"{low:g}-{high:g} seconds", value)
+        return value
 
     def nics(self) -> tuple[str, ...] | None:
         if "nics" not in self.table:

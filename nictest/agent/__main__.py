@@ -18,11 +18,18 @@ from nictest.agent.server import Agent
 def session_ip(ssh_connection: Optional[str]) -> Optional[str]:
     """The controller's address in "<client_ip> <client_port> <server_ip> <server_port>".
 
-    Discovery looks up the route to it: the interface that route leaves by carries
-    the session and must never be offered for binding.
+    Discovery asks the kernel for its route to it: the interface that route leaves
+    by carries the session and must never be offered for binding.
     """
     fields = (ssh_connection or "").split()
     return fields[0] if len(fields) == 4 else None
+
+
+def session_local(ssh_connection: Optional[str]) -> Optional[str]:
+    """This host's address of the session (the server side): the interface holding it
+    carries the session too, whatever the routes say."""
+    fields = (ssh_connection or "").split()
+    return fields[2] if len(fields) == 4 else None
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -38,7 +45,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(stream=sys.stderr, level=options.log_level.upper(),
                         format="nictest-agent %(levelname)s %(name)s: %(message)s")
 
-    agent = Agent(session_ip=session_ip(options.ssh_connection))
+    agent = Agent(session_ip=session_ip(options.ssh_connection), session_local=session_local(options.ssh_connection))
     agent.install_signal_handlers()
     agent.load_op_modules()
     return agent.serve(sys.stdin.buffer, protocol_out)

@@ -81,6 +81,10 @@ class BindingState:
         lock = self.held.pop(address, None)
         if lock is not None:
             lock.release()
+        if not self.held and self._hook_registered:
+            # Holding nothing: the dead man's switch (and with it the lease) has nothing to guard.
+            self.agent.cancel_shutdown(self.dead_mans_switch)
+            self._hook_registered = False
 
     def classify(self, entry: Dict[str, Any]) -> str:
         address = entry["address"]
@@ -108,14 +112,17 @@ def _addr(address: str) -> str:
     return str(PciAddress.parse(address))
 
 
-@op("session", allowed=(list, type(None)), controller=str)
-def session(agent, allowed=None, controller="") -> dict:
+@op("session", allowed=(list, type(None)), controller=str, lease=(int, float))
+def session(agent, allowed=None, controller="", lease=0) -> dict:
+    """lease: seconds of silence while holding a NIC before the agent restores it (0: keep the current)."""
     st = state(agent)
+    if lease:
+        agent.set_lease(lease)
     st.allowed = None if allowed is None else [_addr(a) for a in allowed]
     if controller:
         st.controller = controller
     return {"allowed": st.allowed, "controller": st.controller, "pid": os.getpid(),
-            "journal_dir": st.journal.dir, "lock_dir": st.locks.dir}
+            "journal_dir": st.journal.dir, "lock_dir": st.locks.dir, "lease": agent.lease}
 
 
 @op("bind", address=str, driver=str, force=bool, any_class=bool, allow_uio=bool, persistent=bool,
@@ -140,9 +147,7 @@ def bind(agent, address, driver, force=False, any_class=False, allow_uio=False, 
                 f"{(entry.get('owner') or {}).get('controller')} at {entry.get('bound_at')}); "
                 f"run `nictest restore --host <host> {address}` first")
         binder.preload_for_checks(st.root, address, driver)
-        plan = safety.check_bind(st.root, address, driver, session_ip=agent.session_ip, allowed=st.allowed,
-                                 force=force, any_class=any_class, allow_uio=allow_uio,
-                                 dry_run=modprobe_dry_run if st.use_udev else None)
+        plan = _check(agent, st, address, driver, force, any_class, allow_uio)
         result = binder.bind(st.root, plan, st.journal, lock.owner, persistent=persistent, use_udev=st.use_udev,
                              pause_after_unbind=min(max(float(pause_after_unbind), 0.0), 60.0))
     except BaseException:
@@ -154,6 +159,34 @@ def bind(agent, address, driver, force=False, any_class=False, allow_uio=False, 
         st.held[address] = lock
         st.register_hook()
     return result
+
+
+def _check(agent, st: BindingState, address: str, driver: str, force: bool, any_class: bool,
+           allow_uio: bool) -> safety.Plan:
+    return safety.check_bind(st.root, address, driver, session_ip=agent.session_ip,
+                             session_local=agent.session_local, allowed=st.allowed, force=force,
+                             any_class=any_class, allow_uio=allow_uio,
+                             dry_run=modprobe_dry_run if st.use_udev else None)
+
+
+@op("bind_check", address=str, driver=str, force=bool, any_class=bool, allow_uio=bool)
+def bind_check(agent, address, driver, force=False, any_class=False, allow_uio=False) -> dict:
+    """Every safety check a bind runs, touching nothing: {"refused": None | message, ...}.
+
+    Tests prove a refusal here instead of asking for a real bind they hope is refused
+    (a regressed guard would cut the session). The allow-list applies as for bind.
+    Unlike bind it does not load the vfio core first, so on a host where vfio is not
+    loaded yet a no-IOMMU device reads as refused where bind might go ahead.
+    """
+    st = state(agent)
+    address = _addr(address)
+    try:
+        plan = _check(agent, st, address, driver, force, any_class, allow_uio)
+    except NictestError as exc:  # RefusedError, or a prerequisite the bind would stop on (PrerequisiteMissing)
+        return {"address": address, "driver": driver, "refused": str(exc), "reason": type(exc).__name__}
+    return {"address": address, "driver": driver, "refused": None, "reason": None,
+            "target": plan.target.name, "module": plan.module, "netdev": plan.device.netdev,
+            "carries_session": plan.device.carries_session, "active_reasons": list(plan.device.active_reasons)}
 
 
 @op("restore", address=str)

@@ -98,6 +98,12 @@ def ping(agent) -> dict:
     return {"pong": True}
 
 
+@op("heartbeat")
+def heartbeat(agent) -> dict:
+    """The controller's "still here" while it has nothing else to say; keeps the lease."""
+    return {"lease": agent.lease, "armed": agent.lease_armed()}
+
+
 @op("hello")
 def hello(agent) -> dict:
     import nictest
@@ -111,6 +117,8 @@ def hello(agent) -> dict:
         "iommu": iommu_enabled(),
         "missing": missing_prerequisites(),
         "session_ip": agent.session_ip,
+        "session_local": agent.session_local,
+        "lease": agent.lease,
         "package_dir": os.path.dirname(os.path.abspath(nictest.__file__)),
         "ops": sorted(agent.ops),
         "broken_op_modules": agent.broken_op_modules,
@@ -122,7 +130,8 @@ def hello(agent) -> dict:
 def status(agent) -> dict:
     from nictest import pci  # lazily: discovery is another layer and may fail on its own
 
-    result = {"devices": [device.to_dict() for device in pci.discover("/", session_ip=agent.session_ip)]}
+    found = pci.discover("/", session_ip=agent.session_ip, session_local=agent.session_local)
+    result = {"devices": [device.to_dict() for device in found]}
     if "journal" in agent.ops:  # binding layer loaded: show held, stale and persistent bindings too
         result["journal"] = agent.ops["journal"].fn(agent)
     return result

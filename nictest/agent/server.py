@@ -1,16 +1,27 @@
 """The agent's request loop: one JSON object per line in, one per line out.
 
 Every request gets exactly one reply, even a malformed one (id null when the id
-cannot be read), and nothing the client sends stops the loop: only EOF or
-SIGTERM/SIGHUP do, and both run the shutdown hooks first (the dead man's switch
-that restores NICs when the controller goes away).
+cannot be read), and nothing the client sends stops the loop: only EOF,
+SIGTERM/SIGHUP or an expired lease do, and all run the shutdown hooks first (the
+dead man's switch that restores NICs when the controller goes away).
+
+The lease: a TCP connection whose path died (a cut cable, a dead router) never
+shows EOF, so while the agent holds something (a shutdown hook is registered) it
+also gives up when it has been idle for `lease` seconds without a request. The
+clock runs only between a reply and the next request: an op that takes longer
+than the lease is the agent busy, not the controller gone. The controller sends
+a cheap `heartbeat` when it has nothing else to say (hosts/base.py).
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
+import os
+import queue
 import signal
-from typing import IO, Callable, Dict, List, Optional
+import threading
+from typing import IO, Callable, Dict, List, Optional, Union
 
 from nictest import errors
 from nictest.agent.ops import OPS, Op, load_op_modules
@@ -18,6 +29,8 @@ from nictest.agent.ops import OPS, Op, load_op_modules
 log = logging.getLogger("nictest.agent.server")
 
 MAX_LINE = 1 << 20  # 1 MiB: no legitimate request is near this
+DEFAULT_LEASE = 30.0  # seconds; the session op may set another (hosts.toml `lease`)
+LEASE_RANGE = (1.0, 3600.0)
 
 
 class _Stop(Exception):
@@ -25,11 +38,27 @@ class _Stop(Exception):
 
 
 class Agent:
-    def __init__(self, ops: Optional[Dict[str, Op]] = None, session_ip: Optional[str] = None) -> None:
+    def __init__(self, ops: Optional[Dict[str, Op]] = None, session_ip: Optional[str] = None,
+                 session_local: Optional[str] = None, lease: float = DEFAULT_LEASE) -> None:
         self.ops = OPS if ops is None else ops
-        self.session_ip = session_ip
+        self.session_ip = session_ip        # the controller's address ($SSH_CONNECTION field 1)
+        self.session_local = session_local  # this host's address of the session (field 3)
         self.broken_op_modules: Dict[str, str] = {}
         self._hooks: List[Callable[[], object]] = []
+        self.lease = lease
+        self.lease_expired = False
+
+    # --- lease ---------------------------------------------------------------
+    def set_lease(self, seconds: float) -> None:
+        low, high = LEASE_RANGE
+        if not low <= seconds <= high:
+            raise errors.ProtocolError(f"lease must be {low:g}-{high:g} seconds, got {seconds!r}; "
+                                       "set `lease` for the host in hosts.toml within that range")
+        self.lease = float(seconds)
+
+    def lease_armed(self) -> bool:
+        """True while silence from the controller would end the session: the agent holds something."""
+        return bool(self._hooks)
 
     # --- dead man's switch -------------------------------------------------
     def on_shutdown(self, fn: Callable[[], object]) -> Callable[[], object]:
@@ -88,15 +117,22 @@ class Agent:
         return entry.fn(self, **args)
 
     def serve(self, infile: IO[bytes], outfile: IO[bytes]) -> int:
-        """Answer requests until EOF, then run the shutdown hooks; returns the exit status."""
+        """Answer requests until EOF or an expired lease, then run the shutdown hooks; returns the exit status."""
+        lines = _LineReader(infile)
         try:
             while True:
-                line = infile.readline(MAX_LINE + 1)
+                # The lease clock starts now: after the last reply, with the agent idle.
+                idle_limit = self.lease if self.lease_armed() else None
+                line = lines.next(idle_limit)
+                if line is _SILENT:
+                    self.lease_expired = True
+                    log.warning("no request for %gs (the lease) while holding devices: the controller or its "
+                                "link is gone; shutting down", idle_limit)
+                    return 0
                 if not line:
                     log.info("stdin closed: shutting down")
                     return 0
-                if len(line) > MAX_LINE:
-                    _skip_rest_of_line(infile, line)
+                if line is _TOO_LONG:
                     reply = _error(None, errors.ProtocolError(f"request line longer than {MAX_LINE} bytes: discarded"))
                 elif not line.strip():
                     continue
@@ -152,7 +188,58 @@ def _error(request_id: Optional[int], exc: BaseException) -> dict:
     return {"id": request_id, "ok": False, "error": error}
 
 
-def _skip_rest_of_line(infile: IO[bytes], start: bytes) -> None:
-    chunk = start
-    while chunk and not chunk.endswith(b"\n"):
-        chunk = infile.readline(MAX_LINE)
+_TOO_LONG = object()  # a line over MAX_LINE, already skipped
+_SILENT = object()    # nothing arrived within the lease
+
+
+class _LineReader:
+    """Reads request lines on a thread of its own, so the loop can wait for one with a timeout.
+
+    select() cannot do it on a buffered stdin (a line may already sit in the buffer),
+    and the thread reads the file descriptor with os.read, not through the buffered
+    object: a daemon thread blocked inside a BufferedReader holds its lock, and the
+    interpreter aborts at exit when it cannot take the lock of sys.stdin.
+    """
+
+    def __init__(self, infile: IO[bytes]) -> None:
+        try:
+            fd = infile.fileno()
+            self._read_chunk = lambda: os.read(fd, 1 << 16)
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):  # e.g. BytesIO in tests
+            self._read_chunk = lambda: infile.read1(1 << 16)
+        self._lines: "queue.Queue[Union[bytes, object]]" = queue.Queue()
+        threading.Thread(target=self._read, name="agent-stdin", daemon=True).start()
+
+    def _read(self) -> None:
+        pending, skipping = b"", False  # skipping: inside a line already reported as too long
+        while True:
+            try:
+                chunk = self._read_chunk()
+            except (OSError, ValueError):  # closed under us: same as EOF
+                chunk = b""
+            if not chunk:
+                if pending and not skipping:
+                    self._lines.put(pending)
+                self._lines.put(b"")
+                return
+            pending += chunk
+            while True:
+                end = pending.find(b"\n")
+                if end < 0:
+                    if len(pending) > MAX_LINE:
+                        if not skipping:
+                            self._lines.put(_TOO_LONG)
+                        pending, skipping = b"", True
+                    break
+                line, pending = pending[:end + 1], pending[end + 1:]
+                if skipping:
+                    skipping = False
+                else:
+                    self._lines.put(_TOO_LONG if len(line) > MAX_LINE else line)
+
+    def next(self, timeout: Optional[float]) -> Union[bytes, object]:
+        """The next line (b"" at EOF), or _SILENT when `timeout` seconds pass without one."""
+        try:
+            return self._lines.get(timeout=timeout)
+        except queue.Empty:
+            return _SILENT

@@ -9,25 +9,20 @@ from __future__ import annotations
 
 import fcntl
 import ipaddress
-import os
 import socket
 import struct
 from typing import Any, Dict, List
 
 from nictest.errors import BindError
+from nictest.pci import netlink
+from nictest.pci.netlink import IFA_ADDRESS, IFA_LOCAL
 
 SIOCGIFFLAGS = 0x8913             # linux/sockios.h
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1                      # linux/if.h
 IFREQ = struct.Struct("16sH22x")  # struct ifreq: name, ifr_flags, padding to 40 bytes
 
-RTM_NEWADDR, RTM_GETADDR = 20, 22  # linux/rtnetlink.h
-NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
-NLMSG_ERROR, NLMSG_DONE = 2, 3
-NLMSG = struct.Struct("=IHHII")    # struct nlmsghdr
-IFADDRMSG = struct.Struct("=BBBBI")  # struct ifaddrmsg: family, prefixlen, flags, scope, index
-RTATTR = struct.Struct("=HH")
-IFA_ADDRESS, IFA_LOCAL, IFA_LABEL, IFA_BROADCAST, IFA_FLAGS = 1, 2, 3, 4, 8  # linux/if_addr.h
+IFA_LABEL, IFA_BROADCAST, IFA_FLAGS = 3, 4, 8  # linux/if_addr.h
 IFA_F_PERMANENT = 0x80
 SCOPES = {0: "global", 200: "site", 253: "link", 254: "host", 255: "nowhere"}
 FAMILIES = {socket.AF_INET: "inet", socket.AF_INET6: "inet6"}
@@ -49,17 +44,6 @@ def set_link(name: str, up: bool) -> None:
     """`ip link set dev NAME up|down` as one ioctl."""
     flags = _flags_call(name, SIOCGIFFLAGS)
     _flags_call(name, SIOCSIFFLAGS, (flags | IFF_UP) if up else (flags & ~IFF_UP))
-
-
-def _attrs(data: bytes) -> Dict[int, bytes]:
-    found, offset = {}, 0
-    while offset + RTATTR.size <= len(data):
-        length, kind = RTATTR.unpack_from(data, offset)
-        if length < RTATTR.size:
-            break
-        found[kind] = data[offset + RTATTR.size: offset + length]
-        offset += (length + 3) & ~3
-    return found
 
 
 def _address(family: int, prefixlen: int, flags: int, scope: int, attrs: Dict[int, bytes]) -> Dict[str, Any]:
@@ -84,28 +68,9 @@ def addresses(name: str) -> List[Dict[str, Any]]:
         index = socket.if_nametoindex(name)
     except OSError as exc:
         raise BindError(f"no netdev {name!r}: {exc}") from exc
-    request = IFADDRMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
-    header = NLMSG.pack(NLMSG.size + len(request), RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, 1, 0)
-    found: List[Dict[str, Any]] = []
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as sock:
-        sock.settimeout(5.0)
-        sock.sendall(header + request)
-        while True:
-            data = sock.recv(1 << 16)
-            offset = 0
-            while offset + NLMSG.size <= len(data):
-                length, kind, _flags, _seq, _pid = NLMSG.unpack_from(data, offset)
-                if length < NLMSG.size:
-                    return found
-                body = data[offset + NLMSG.size: offset + length]
-                offset += (length + 3) & ~3
-                if kind == NLMSG_DONE:
-                    return found
-                if kind == NLMSG_ERROR:
-                    code = -struct.unpack_from("=i", body)[0]
-                    raise BindError(f"rtnetlink address dump failed: {os.strerror(code)}")
-                if kind != RTM_NEWADDR:
-                    continue
-                family, prefixlen, flags, scope, ifindex = IFADDRMSG.unpack_from(body)
-                if ifindex == index:
-                    found.append(_address(family, prefixlen, flags, scope, _attrs(body[IFADDRMSG.size:])))
+    try:
+        dump = netlink.address_dump()
+    except netlink.NetlinkError as exc:
+        raise BindError(f"rtnetlink address dump failed: {exc}") from exc
+    return [_address(family, prefixlen, flags, scope, found)
+            for (family, prefixlen, flags, scope, ifindex), found in dump if ifindex == index]

@@ -44,6 +44,7 @@ def check_bind(
     driver: str,
     *,
     session_ip: Optional[str] = None,
+    session_local: Optional[str] = None,
     allowed: Optional[Iterable[str]] = None,
     force: bool = False,
     any_class: bool = False,
@@ -52,7 +53,7 @@ def check_bind(
 ) -> Plan:
     """Every refusal, in the order a tester wants to hear them; returns the Plan if none applies."""
     target = drivers.normalise(driver)
-    device = read_device(root, address, session_ip, names=False)
+    device = read_device(root, address, session_ip, names=False, session_local=session_local)
     name = str(device.address)
     check_class(device, any_class)
     check_allowed(device, allowed)

@@ -2,7 +2,14 @@
 
 The protocol client lives here once. A transport (LocalHost, SSHHost) only
 starts the agent and hands back an AgentStream; everything else (request ids,
-timeouts, typed errors, hello, one reconnect) is the same for all of them.
+timeouts, typed errors, hello, one reconnect, the heartbeat) is the same for all
+of them.
+
+The heartbeat keeps the agent's lease (agent/server.py): a thread sends a cheap
+`heartbeat` whenever the connection has been silent for a third of the lease, so
+an agent that holds a NIC never mistakes a quiet controller for a dead one, and
+one whose controller really is gone (or whose link died without a FIN) restores
+within the lease.
 """
 from __future__ import annotations
 
@@ -21,7 +28,7 @@ from nictest.inventory import HostSpec
 log = logging.getLogger("nictest.hosts")
 
 # Safe to send twice: a retry after a reconnect cannot change the host's state.
-IDEMPOTENT_OPS = frozenset({"ping", "hello", "status"})
+IDEMPOTENT_OPS = frozenset({"ping", "hello", "status", "heartbeat"})
 MAX_REQUEST = 1 << 20  # the agent refuses longer lines; refuse them here with a clearer message
 EXIT_WAIT = 5.0  # how long to wait for an exit status once the agent's stdout closed
 
@@ -81,6 +88,8 @@ class Host(ABC):
         self._next_id = 0
         self._lock = threading.RLock()
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
+        self._last_traffic = time.monotonic()  # last request sent or reply read
+        self._heartbeat_stop: threading.Event | None = None
 
     # --- what a transport provides ------------------------------------------
     @abstractmethod
@@ -140,6 +149,7 @@ class Host(ABC):
     def close(self) -> None:
         """Close the agent's input (it restores what it held and exits) and the transport."""
         with self._lock:
+            self._stop_heartbeat()
             stream, self._stream = self._stream, None
             if stream is not None:
                 try:
@@ -190,8 +200,49 @@ class Host(ABC):
             # The allow-list is enforced by the agent itself, so every (re)started
             # agent gets it before any other request.
             self._request("session", {"allowed": None if self.spec.nics is None else list(self.spec.nics),
-                                      "controller": f"{socket.gethostname()} pid {os.getpid()}"},
+                                      "controller": f"{socket.gethostname()} pid {os.getpid()}",
+                                      "lease": self.spec.lease},
                           self.spec.call_timeout)
+        if "heartbeat" in info.get("ops", ()):
+            self._start_heartbeat(stream)
+
+    # --- heartbeat ----------------------------------------------------------
+    def _start_heartbeat(self, stream: AgentStream) -> None:
+        stop = threading.Event()
+        self._heartbeat_stop = stop
+        threading.Thread(target=self._heartbeat, args=(stream, stop), daemon=True,
+                         name=f"nictest-heartbeat-{self.name}").start()
+
+    def _stop_heartbeat(self) -> None:
+        if self._heartbeat_stop is not None:
+            self._heartbeat_stop.set()
+            self._heartbeat_stop = None
+
+    def _heartbeat(self, stream: AgentStream, stop: threading.Event) -> None:
+        interval = self.spec.lease / 3
+        while True:
+            due = self._last_traffic + interval
+            if stop.wait(max(due - time.monotonic(), 0.0)):
+                return
+            if time.monotonic() < self._last_traffic + interval:
+                continue  # a call went by while we slept
+            # A call in progress holds the lock: the agent is busy with it, which keeps the lease too.
+            if not self._lock.acquire(timeout=interval):
+                continue
+            try:
+                if stop.is_set() or self._stream is not stream:
+                    return
+                self._request("heartbeat", {}, interval)
+            except StreamLost as lost:
+                log.warning("%s: heartbeat: %s; the next call reconnects", self.name, lost)
+                return
+            except errors.NictestError as exc:
+                # No answer within a third of the lease: the link may be dead. The agent will
+                # restore what it holds when its lease runs out; the next call reports the loss.
+                log.warning("%s: heartbeat unanswered: %s", self.name, exc)
+                self._last_traffic = time.monotonic()
+            finally:
+                self._lock.release()
 
     def _exited_error(self, status: int | None) -> errors.NictestError:
         tail = self.stderr_tail()
@@ -217,6 +268,7 @@ class Host(ABC):
 
     def _drop(self) -> None:
         """Forget a broken agent and its transport without waiting for a clean exit."""
+        self._stop_heartbeat()
         stream, self._stream = self._stream, None
         if stream is not None:
             stream.kill()
@@ -251,6 +303,7 @@ class Host(ABC):
         line = json.dumps({"id": request_id, "op": op, "args": args}).encode() + b"\n"
         if len(line) > MAX_REQUEST:
             raise errors.ProtocolError(f"{self.name}: request {op!r} is {len(line)} bytes; the limit is {MAX_REQUEST}")
+        self._last_traffic = time.monotonic()
         try:
             self._stream.write(line)
         except (OSError, EOFError) as exc:
@@ -263,6 +316,7 @@ class Host(ABC):
             if reply_id == request_id or (reply_id is None and reply.get("ok") is False):
                 break
             log.debug("%s: skipping reply %r to an earlier request that timed out", self.name, reply_id)
+        self._last_traffic = time.monotonic()
         if reply.get("ok") is True:
             return reply.get("result")
         return self._remote_error(reply.get("error"))

@@ -25,22 +25,25 @@ PCI_DEVICES = "sys/bus/pci/devices"
 IOMMU_GROUPS = "sys/kernel/iommu_groups"
 
 
-def discover(root: PathLike = "/", session_ip: Optional[str] = None) -> List[PciDevice]:
+def discover(root: PathLike = "/", session_ip: Optional[str] = None,
+             session_local: Optional[str] = None) -> List[PciDevice]:
     """Every network-class (0x02xxxx) PCI device, sorted by address.
 
-    `session_ip` is the SSH client's address (first field of $SSH_CONNECTION);
-    the NIC it arrives on is marked active and `carries_session`.
+    `session_ip` and `session_local` are the SSH client's and this host's addresses
+    (first and third fields of $SSH_CONNECTION); the NIC the session uses is marked
+    active and `carries_session` (see activity.py for how it is found).
     """
-    return [device for device in all_devices(root, session_ip) if device.is_network]
+    return [device for device in all_devices(root, session_ip, session_local) if device.is_network]
 
 
-def all_devices(root: PathLike = "/", session_ip: Optional[str] = None) -> List[PciDevice]:
+def all_devices(root: PathLike = "/", session_ip: Optional[str] = None,
+                session_local: Optional[str] = None) -> List[PciDevice]:
     """Every PCI device, sorted by address."""
-    return _Scan(root, session_ip).devices(pci_addresses(root))
+    return _Scan(root, session_ip, session_local).devices(pci_addresses(root))
 
 
 def read_device(root: PathLike, address: Union[str, PciAddress], session_ip: Optional[str] = None,
-                names: bool = True) -> PciDevice:
+                names: bool = True, session_local: Optional[str] = None) -> PciDevice:
     """One PCI device of any class; DeviceNotFound if the host has none at `address`.
     names=False skips the pci.ids scan (a bind does not need the names; it is the slow part)."""
     parsed = PciAddress.parse(address)
@@ -49,7 +52,7 @@ def read_device(root: PathLike, address: Union[str, PciAddress], session_ip: Opt
             f"no PCI device {parsed} under {under(root, PCI_DEVICES)}; "
             "list the host's devices with `nictest status` (or lspci -D)"
         )
-    return _Scan(root, session_ip).devices([parsed], names=names)[0]
+    return _Scan(root, session_ip, session_local).devices([parsed], names=names)[0]
 
 
 def pci_addresses(root: PathLike = "/") -> List[PciAddress]:
@@ -92,9 +95,9 @@ def hex_id(text: Optional[str], digits: int) -> Optional[str]:
 class _Scan:
     """One discovery pass: route tables, pci.ids and modules.alias read at most once."""
 
-    def __init__(self, root: PathLike, session_ip: Optional[str]) -> None:
+    def __init__(self, root: PathLike, session_ip: Optional[str], session_local: Optional[str] = None) -> None:
         self.root = root
-        self.activity = Activity(root, session_ip)
+        self.activity = Activity(root, session_ip, session_local)
         self._aliases: Optional[list] = None
 
     def devices(self, addresses: Iterable[PciAddress], names: bool = True) -> List[PciDevice]:

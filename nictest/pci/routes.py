@@ -126,7 +126,7 @@ def lookup(root: PathLike, ip: Union[str, IpAddress], routes: Optional[List[Rout
     loopback addresses (such a session never crosses a NIC) and when no
     route matches. Raises ValueError for text that is not an IP address.
     """
-    address = _parse_ip(ip)
+    address = parse_ip(ip)
     scope = getattr(address, "scope_id", None)
     if address.version == 6 and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
@@ -147,7 +147,7 @@ def lookup(root: PathLike, ip: Union[str, IpAddress], routes: Optional[List[Rout
     return best
 
 
-def _parse_ip(ip: Union[str, IpAddress]) -> IpAddress:
+def parse_ip(ip: Union[str, IpAddress]) -> IpAddress:
     if not isinstance(ip, str):
         return ip
     try:
