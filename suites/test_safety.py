@@ -14,6 +14,8 @@ pytestmark = [pytest.mark.lab, pytest.mark.safety]
 
 
 def test_the_ssh_session_interface_is_refused_even_with_force(host, nics):
+    """Proved through the agent's dry run (every check of a bind, nothing touched): a real
+    forced bind of the session's NIC would cut this very session if the guard regressed."""
     if host.spec.kind == "local":
         pytest.skip("a local host has no SSH session interface")
     session = [n for n in nics if n.get("carries_session")]
@@ -23,8 +25,14 @@ def test_the_ssh_session_interface_is_refused_even_with_force(host, nics):
     host.call("session", allowed=None, controller=f"{socket.gethostname()} pid {os.getpid()}")
     try:
         for driver in ("vfio-pci", "uio_pci_generic"):
-            with pytest.raises(RefusedError, match="SSH session"):
-                host.call("bind", address=target["address"], driver=driver, force=True, allow_uio=True)
+            verdict = host.call("bind_check", address=target["address"], driver=driver, force=True, allow_uio=True)
+            assert verdict["refused"] and "SSH session" in verdict["refused"], verdict
+        # The same dry run lets an inactive NIC through: the refusal above is the guard's, not the check's.
+        free = [n for n in nics if not n["active"] and (host.spec.nics is None or n["address"] in host.spec.nics)]
+        if free:
+            verdict = host.call("bind_check", address=free[0]["address"], driver="vfio-pci" if host.info.get("iommu")
+                                else "uio_pci_generic", allow_uio=True)
+            assert verdict["refused"] is None, verdict
     finally:
         host.call("session", allowed=None if host.spec.nics is None else list(host.spec.nics),
                   controller=f"{socket.gethostname()} pid {os.getpid()}")
