@@ -53,7 +53,7 @@ def test_agent_killed_mid_group_bind_then_next_session_replays(host, scenario, r
     replayed = replayed_by_next_session(host)
     assert sorted([target] + peers)[0] in replayed, f"the new session did not replay the group: {replayed}"
     for run in runs:
-        run.wait_recovered(note="first member on vfio-pci, the next on its kernel driver at the kill")
+        run.wait_recovered(timeout=60, note="first member on vfio-pci, the next on its kernel driver at the kill")
 
 
 def test_controller_killed_mid_group_bind(host, scenario, request):
