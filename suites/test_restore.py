@@ -5,7 +5,9 @@ IP addresses, admin state and carrier, driver_override empty, no journal entry l
 /proc/sys/kernel/tainted unchanged, no new IOMMU/AER errors in the kernel log (the
 delta starts at this test, so faults the isolation suite provoked on purpose are
 excluded); then kernel-path traffic works again (the peer in its own network
-namespace: ping and UDP both ways). Plus 20 bind/restore cycles on one NIC.
+namespace: ping and UDP both ways). Plus 20 bind/restore cycles on one NIC. A NIC that
+shares its IOMMU group goes to vfio-pci with its whole group (whole_group), and every
+member of the group must come back the same way.
 """
 from __future__ import annotations
 
@@ -15,11 +17,11 @@ import allure
 import pytest
 
 from fixtures.evidence import attach_json
-from fixtures.nics import device, require_dma, require_driver
+from fixtures.nics import device, group_or_skip, group_peers, require_dma, require_driver
 from fixtures.pmd import BACKENDS
 from nictest.isolation.verdict import parse_faults
 
-pytestmark = [pytest.mark.lab, pytest.mark.restore, pytest.mark.destructive]
+pytestmark = [pytest.mark.lab, pytest.mark.restore, pytest.mark.destructive, pytest.mark.whole_group]
 
 CYCLES = 20
 FIELDS = ("driver", "netdev", "mac", "mtu")
@@ -84,11 +86,12 @@ def unexpected_kernel_errors(delta: dict) -> list:
     return sorted(faults | {ln for ln in delta["lines"] if "AER:" in ln or ("DMAR" in ln and "fault" in ln)})
 
 
-def session(host, address: str, driver: str, allow_uio: bool, record_property=None) -> dict:
-    """bind -> open the PMD -> some TX -> close -> restore; restore runs whatever failed."""
+def session(host, address: str, driver: str, allow_uio: bool, record_property=None, group: bool = False) -> dict:
+    """bind (with its IOMMU group if `group`) -> open the PMD -> some TX -> close -> restore;
+    restore runs whatever failed."""
     timings = {}
     started = time.monotonic()
-    host.call("bind", address=address, driver=driver, allow_uio=allow_uio)
+    host.call("bind", address=address, driver=driver, allow_uio=allow_uio, group=group)
     timings["bind_seconds"] = round(time.monotonic() - started, 3)
     try:
         port = host.call("pmd_open", address=address, backend=BACKENDS[driver])["port"]
@@ -128,12 +131,18 @@ def driver(host, _nictest_driver, request):
 
 def test_session_restores_every_field(host, nic, peer, driver, device_evidence, kmsg, request, record_property):
     address = nic["address"]
+    group = group_or_skip(request, nic, driver)
+    others = group_peers(nic) if group else []
     before = steady(host, address)
-    attach_json("before", before)
-    session(host, address, driver, request.config.getoption("allow_uio"), record_property)
+    others_before = {a: steady(host, a) for a in others}
+    attach_json("before", {address: before, **others_before})
+    session(host, address, driver, request.config.getoption("allow_uio"), record_property, group=group)
     after, diff = settled(host, address, before)
     attach_json("after", after)
     assert not diff, f"{address} not restored (before, after): {diff}"
+    for other, was in others_before.items():
+        _, left = settled(host, other, was)
+        assert not left, f"{other}, bound with {address} as IOMMU group {nic['iommu_group']}, not restored: {left}"
     errors = unexpected_kernel_errors(kmsg.delta())
     assert not errors, f"new IOMMU/AER errors in the kernel log during the session: {errors}"
     check_traffic(host, after["netdev"], peer["netdev"])
@@ -145,14 +154,15 @@ def test_twenty_bind_restore_cycles(host, nic, peer, driver, kmsg, request, reco
     if nic["address"] != host.spec.nics[0]:
         pytest.skip(f"the {CYCLES}-cycle run is on {host.spec.nics[0]} only (one NIC is enough; keeps the suite fast)")
     address = nic["address"]
+    group = group_or_skip(request, nic, driver)
     before = steady(host, address)
     attach_json("before", before)
     allow_uio = request.config.getoption("allow_uio")
     started = time.monotonic()
     for cycle in range(1, CYCLES + 1):
-        with allure.step(f"cycle {cycle}: bind {driver}, restore, check"):
+        with allure.step(f"cycle {cycle}: bind {driver}{' with its IOMMU group' if group else ''}, restore, check"):
             t0 = time.monotonic()
-            host.call("bind", address=address, driver=driver, allow_uio=allow_uio)
+            host.call("bind", address=address, driver=driver, allow_uio=allow_uio, group=group)
             host.call("restore", address=address)
             after, diff = settled(host, address, before)
             assert not diff, f"cycle {cycle}: {address} not restored (before, after): {diff}"

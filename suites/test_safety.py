@@ -8,9 +8,9 @@ import pytest
 
 from nictest import hosts
 from nictest.errors import DeviceHeld, RefusedError
-from fixtures.nics import device, require_driver
+from fixtures.nics import device, group_or_skip, group_peers, require_driver
 
-pytestmark = [pytest.mark.lab, pytest.mark.safety]
+pytestmark = [pytest.mark.lab, pytest.mark.safety, pytest.mark.whole_group]
 
 
 def test_the_ssh_session_interface_is_refused_even_with_force(host, nics):
@@ -69,13 +69,30 @@ def test_uio_without_opt_in_is_refused(host, nic):
 def test_a_held_nic_is_refused_to_a_second_session(host, nic, request):
     driver = "vfio-pci" if host.info.get("iommu") else "uio_pci_generic"
     require_driver(host, driver, request.config)
-    host.call("bind", address=nic["address"], driver=driver, allow_uio=request.config.getoption("allow_uio"))
+    group = group_or_skip(request, nic, driver)  # a shared IOMMU group is held as a whole
+    host.call("bind", address=nic["address"], driver=driver, allow_uio=request.config.getoption("allow_uio"),
+              group=group)
     try:
         with hosts.connect(host.spec) as second:
             with pytest.raises(DeviceHeld, match="held by"):
-                second.call("bind", address=nic["address"], driver=driver, allow_uio=True)
+                second.call("bind", address=nic["address"], driver=driver, allow_uio=True, group=group)
             with pytest.raises(DeviceHeld):
                 second.call("restore", address=nic["address"])
     finally:
         host.call("restore", address=nic["address"])
     assert device(host, nic["address"])["driver"] == nic["driver"]
+
+
+def test_single_bind_in_a_shared_group_is_refused_offering_group(host, nic):
+    """VFIO takes whole groups: a lone vfio-pci bind of a NIC sharing its group is refused before
+    anything is touched, and the refusal names the way that works (--group)."""
+    if not host.info.get("iommu"):
+        pytest.skip(f"{host.name} has no IOMMU: no IOMMU groups")
+    peers = group_peers(nic)
+    if not peers:
+        pytest.skip(f"{nic['address']} is alone in IOMMU group {nic['iommu_group']}: a single bind is allowed")
+    with pytest.raises(RefusedError, match=r"not viable.*--group"):
+        host.call("bind", address=nic["address"], driver="vfio-pci")
+    for address in [nic["address"]] + peers:
+        after = device(host, address)
+        assert after["driver"] not in ("vfio-pci", None) and after["netdev"] and not after["driver_override"], after

@@ -2,13 +2,15 @@
 the host's other tests skip with its reason and the other hosts go on.
 
 Agent reachable → discovery finds the allow-listed NICs on their kernel drivers →
-one bind/restore cycle of the first NIC with a driver the host offers.
+one bind/restore cycle of the first NIC with a driver the host offers (with its whole
+IOMMU group when it shares one: VFIO takes groups whole).
 """
 from __future__ import annotations
 
 import pytest
 
-from fixtures.nics import bind_along, device, nic_lifecycle, restore_along
+from fixtures.nics import (bind_along, bind_group_along, device, group_peers, needs_group, nic_lifecycle,
+                           restore_along, restore_group_along)
 from nictest.binding import lifecycle as lc
 
 pytestmark = [pytest.mark.lab, pytest.mark.smoke]
@@ -46,12 +48,23 @@ def test_one_bind_restore_cycle(host, request):
         pytest.skip(f"{host.name} has no IOMMU and uio_pci_generic needs --allow-uio: no bind to try")
     address = host.spec.nics[0]
     before = device(host, address)
-    life = nic_lifecycle(request, host, address)
-    bind_along(life, host, driver, request.config.getoption("allow_uio"))
-    try:
-        assert device(host, address)["driver"] == driver
-    finally:
-        restore_along(life, host, before["driver"])
-    after = device(host, address)
-    assert (after["driver"], after["netdev"], after["mac"]) == (before["driver"], before["netdev"], before["mac"])
-    assert life.state == lc.RESTORED
+    if needs_group(before, driver):
+        members = sorted([address] + group_peers(before))
+        was = {m: device(host, m) for m in members}
+        lives = [nic_lifecycle(request, host, m) for m in members]
+        bind_group_along(lives, host, address, driver)
+        try:
+            assert {m: device(host, m)["driver"] for m in members} == {m: driver for m in members}
+        finally:
+            restore_group_along(lives, host, address)
+    else:
+        was, lives = {address: before}, [nic_lifecycle(request, host, address)]
+        bind_along(lives[0], host, driver, request.config.getoption("allow_uio"))
+        try:
+            assert device(host, address)["driver"] == driver
+        finally:
+            restore_along(lives[0], host, before["driver"])
+    for member, dev in was.items():
+        after = device(host, member)
+        assert (after["driver"], after["netdev"], after["mac"]) == (dev["driver"], dev["netdev"], dev["mac"])
+    assert all(life.state == lc.RESTORED for life in lives)

@@ -91,10 +91,20 @@ def test_sibling_without_driver_is_viable(tmp_path):
     assert check(tmp_path)
 
 
-def test_bridge_in_group_does_not_count(tmp_path):
+@pytest.mark.parametrize("bridge_driver", [None, "pcieport"])
+def test_bridge_in_group_without_a_dma_driver_does_not_count(tmp_path, bridge_driver):
+    fake = host(tmp_path)
+    fake.add_pci("0000:00:1c.0", class_code="0x060400", driver=bridge_driver, iommu_group=3)
+    assert check(tmp_path)
+
+
+def test_bridge_on_a_driver_that_keeps_dma_blocks_the_group(tmp_path):
+    # Since Linux 5.19 the IOMMU core lets VFIO claim a group only when every bound driver in it
+    # sets driver_managed_dma (vfio-pci, pci-stub, pcieport); shpchp on a bridge does not.
     fake = host(tmp_path)
     fake.add_pci("0000:00:1c.0", class_code="0x060400", driver="shpchp", iommu_group=3)
-    assert check(tmp_path)
+    with pytest.raises(RefusedError, match="0000:00:1c.0 on shpchp.*bridge"):
+        check(tmp_path)
 
 
 def test_built_in_module_accepted(tmp_path):

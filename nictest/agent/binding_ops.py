@@ -7,6 +7,11 @@ still holds when stdin closes or SIGTERM/SIGHUP arrives. Persistent binds
 (`nictest bind`) release their lock at once and survive the agent; journal()
 lists them as persistent. A journal entry nobody holds that is not persistent
 is stale (its agent died: kill -9, reboot) and is restored by restore_all.
+
+A group bind (bind with group=True) holds the lock of every member of the IOMMU
+group, taken in address order, and writes one journal entry for the group; every
+op that finds a device through the journal (bind's refusal, restore, restore_all,
+the dead man's switch) finds the group entry from any member and acts on all of them.
 """
 from __future__ import annotations
 
@@ -18,13 +23,15 @@ from typing import Any, Dict, List, Optional
 
 from nictest.agent.ops import op
 from nictest.binding import bind as binder
+from nictest.binding import group as grouper
 from nictest.binding import restore as restorer
 from nictest.binding import safety
 from nictest.binding.drivers import modprobe_dry_run
-from nictest.binding.journal import Journal
+from nictest.binding.journal import Journal, is_group, member_addresses
 from nictest.binding.locks import DeviceLock, Locks
 from nictest.errors import BindError, DeviceHeld, NictestError, RefusedError
 from nictest.pci import PciAddress
+from nictest.pci.groups import group_members, iommu_group_of
 
 log = logging.getLogger("nictest.binding")
 
@@ -52,7 +59,13 @@ class BindingState:
 
     def dead_mans_switch(self) -> None:
         for address in sorted(self.held):
-            entry = self.journal.read(address)
+            if address not in self.held:
+                continue  # released with its group a moment ago
+            try:
+                entry = self.journal.entry_for(address)
+            except NictestError as exc:
+                log.error("dead man's switch cannot read the journal entry of %s: %s", address, exc)
+                continue
             if entry is not None and entry.get("persistent"):
                 continue
             log.warning("controller gone: restoring %s", address)
@@ -64,18 +77,37 @@ class BindingState:
             self.release(address)
 
     def restore_held(self, address: str, entry: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+        covered = member_addresses(entry) if entry is not None else [address]
         pmd_ops = sys.modules.get("nictest.agent.pmd_ops")
         if pmd_ops is not None:
             # An open port keeps /dev/vfio/N busy: unbinding vfio-pci would block on it.
-            pmd_ops.close_ports_for(address)
+            for member in covered:
+                pmd_ops.close_ports_for(member)
         try:
             if entry is None:
                 return {"address": address, "restored": False, "reason": "no journal entry: nothing to restore"}
-            result = restorer.restore(self.root, entry, self.journal, use_udev=self.use_udev)
+            if is_group(entry):
+                result = grouper.restore_group(self.root, entry, self.journal, use_udev=self.use_udev)
+            else:
+                result = restorer.restore(self.root, entry, self.journal, use_udev=self.use_udev)
             result["restored"] = True
             return result
         finally:
-            self.release(address)
+            for member in set(covered) | {address}:
+                self.release(member)
+
+    def acquire(self, addresses: List[str]) -> None:
+        """Take every lock not held yet, in address order (all or none: DeviceHeld frees the rest)."""
+        taken = []
+        try:
+            for address in sorted(set(addresses), key=PciAddress.parse):
+                if address not in self.held:
+                    self.held[address] = self.locks.acquire(address, self.owner())
+                    taken.append(address)
+        except BaseException:
+            for address in taken:
+                self.release(address)
+            raise
 
     def release(self, address: str) -> None:
         lock = self.held.pop(address, None)
@@ -87,11 +119,9 @@ class BindingState:
             self._hook_registered = False
 
     def classify(self, entry: Dict[str, Any]) -> str:
-        address = entry["address"]
-        if address in self.held:
-            return "held"
-        if not self.locks.is_free(address):
-            return "held"
+        for address in member_addresses(entry):
+            if address in self.held or not self.locks.is_free(address):
+                return "held"
         return "persistent" if entry.get("persistent") else "stale"
 
 
@@ -126,47 +156,57 @@ def session(agent, allowed=None, controller="", lease=0) -> dict:
 
 
 @op("bind", address=str, driver=str, force=bool, any_class=bool, allow_uio=bool, persistent=bool,
-    pause_after_unbind=(int, float))
+    pause_after_unbind=(int, float), group=bool, pause_between_members=(int, float))
 def bind(agent, address, driver, force=False, any_class=False, allow_uio=False, persistent=False,
-         pause_after_unbind=0) -> dict:
-    """pause_after_unbind: a test hook (off by default, at most 60 s): sleep with the device
-    driverless so crash tests can kill the controller, the agent or a module at that moment."""
+         pause_after_unbind=0, group=False, pause_between_members=0) -> dict:
+    """group: bind every endpoint of `address`'s IOMMU group to vfio-pci as one unit.
+    pause_after_unbind / pause_between_members: test hooks (off by default, at most 60 s): sleep
+    with the device driverless, or between two members of a group, so crash tests can kill the
+    controller, the agent or a module at that moment."""
     st = state(agent)
     address = _addr(address)
-    if address in st.held:
-        entry = st.journal.read(address) or {}
-        raise RefusedError(f"{address} is already bound to {entry.get('target')} by this session; "
+    covered = _group_of(st, address) if group else [address]
+    mine = [a for a in covered if a in st.held]
+    if mine:
+        entry = st.journal.entry_for(mine[0]) or {}
+        raise RefusedError(f"{mine[0]} is already bound to {entry.get('target')} by this session; "
                            "restore it first")
-    lock = st.locks.acquire(address, st.owner())
+    st.acquire(covered)  # DeviceHeld naming the holder if another agent has any of them
     try:
-        entry = st.journal.read(address)
-        if entry is not None:
-            kind = "persistent" if entry.get("persistent") else "stale"
-            raise RefusedError(
-                f"{address} has a {kind} journal entry (bound to {entry.get('target')} by "
-                f"{(entry.get('owner') or {}).get('controller')} at {entry.get('bound_at')}); "
-                f"run `nictest restore --host <host> {address}` first")
+        for member in covered:
+            _refuse_journalled(st, member)
         binder.preload_for_checks(st.root, address, driver)
-        plan = _check(agent, st, address, driver, force, any_class, allow_uio)
-        result = binder.bind(st.root, plan, st.journal, lock.owner, persistent=persistent, use_udev=st.use_udev,
-                             pause_after_unbind=min(max(float(pause_after_unbind), 0.0), 60.0))
+        checks = _checks(agent, st, force, any_class, allow_uio)
+        if group:
+            plan = safety.check_group(st.root, address, driver, **checks)
+            result = grouper.bind_group(st.root, plan, st.journal, st.owner(), persistent=persistent,
+                                        use_udev=st.use_udev, pause_between_members=_hook(pause_between_members))
+        else:
+            plan = safety.check_bind(st.root, address, driver, **checks)
+            result = binder.bind(st.root, plan, st.journal, st.held[address].owner, persistent=persistent,
+                                 use_udev=st.use_udev, pause_after_unbind=_hook(pause_after_unbind))
     except BaseException:
-        lock.release()
+        for member in covered:
+            st.release(member)
         raise
     if persistent:
-        lock.release()  # survives the agent; `nictest restore` takes it back
+        for member in covered:
+            st.release(member)  # survives the agent; `nictest restore` takes it back
     else:
-        st.held[address] = lock
         st.register_hook()
     return result
 
 
+def _checks(agent, st: BindingState, force: bool, any_class: bool, allow_uio: bool) -> dict:
+    """check_bind's / check_group's keyword arguments: the session, the allow-list, the opt-ins."""
+    return dict(session_ip=agent.session_ip, session_local=agent.session_local, allowed=st.allowed,
+                force=force, any_class=any_class, allow_uio=allow_uio,
+                dry_run=modprobe_dry_run if st.use_udev else None)
+
+
 def _check(agent, st: BindingState, address: str, driver: str, force: bool, any_class: bool,
            allow_uio: bool) -> safety.Plan:
-    return safety.check_bind(st.root, address, driver, session_ip=agent.session_ip,
-                             session_local=agent.session_local, allowed=st.allowed, force=force,
-                             any_class=any_class, allow_uio=allow_uio,
-                             dry_run=modprobe_dry_run if st.use_udev else None)
+    return safety.check_bind(st.root, address, driver, **_checks(agent, st, force, any_class, allow_uio))
 
 
 @op("bind_check", address=str, driver=str, force=bool, any_class=bool, allow_uio=bool)
@@ -189,14 +229,38 @@ def bind_check(agent, address, driver, force=False, any_class=False, allow_uio=F
             "carries_session": plan.device.carries_session, "active_reasons": list(plan.device.active_reasons)}
 
 
+def _hook(seconds) -> float:
+    return min(max(float(seconds), 0.0), 60.0)
+
+
+def _group_of(st: BindingState, address: str) -> List[str]:
+    """Every member of `address`'s IOMMU group (bridges too: the locks cover the whole group)."""
+    members = [m.address for m in group_members(st.root, iommu_group_of(st.root, address))]
+    return members if address in members else [address]  # no group: check_group refuses with the reason
+
+
+def _refuse_journalled(st: BindingState, address: str) -> None:
+    entry = st.journal.entry_for(address)
+    if entry is None:
+        return
+    kind = "persistent" if entry.get("persistent") else "stale"
+    what = (f"IOMMU group {entry.get('group')} entry ({', '.join(member_addresses(entry))})" if is_group(entry)
+            else "journal entry")
+    raise RefusedError(
+        f"{address} has a {kind} {what} (bound to {entry.get('target')} by "
+        f"{(entry.get('owner') or {}).get('controller')} at {entry.get('bound_at')}); "
+        f"run `nictest restore --host <host> {entry['address']}` first")
+
+
 @op("restore", address=str)
 def restore(agent, address) -> dict:
+    """Restore `address`, or the whole group whose entry covers it."""
     st = state(agent)
     address = _addr(address)
-    if address in st.held:
-        return st.restore_held(address, st.journal.read(address))
-    st.held[address] = st.locks.acquire(address, st.owner())  # DeviceHeld if another agent has it
-    return st.restore_held(address, st.journal.read(address))
+    entry = st.journal.entry_for(address)
+    covered = member_addresses(entry) if entry is not None else [address]
+    st.acquire(covered)  # DeviceHeld if another agent has any of them
+    return st.restore_held(address, st.journal.entry_for(address))
 
 
 @op("restore_all", stale_only=bool)
@@ -206,14 +270,17 @@ def restore_all(agent, stale_only=True) -> list:
     done, failed = [], []
     for entry in st.journal.entries():
         address = entry["address"]
+        if "error" in entry:
+            failed.append(f"{address}: {entry['error']}")
+            continue
         kind = st.classify(entry)
-        if kind == "held" and address not in st.held:
+        covered = member_addresses(entry)
+        if kind == "held" and not all(a in st.held for a in covered):
             continue  # another agent's: never ours to take
         if stale_only and kind != "stale":
             continue
         try:
-            if address not in st.held:
-                st.held[address] = st.locks.acquire(address, st.owner())
+            st.acquire(covered)
             result = st.restore_held(address, st.journal.read(address))
             result["was"] = kind
             done.append(result)

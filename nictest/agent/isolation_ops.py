@@ -26,6 +26,7 @@ from nictest.agent.ops import op
 from nictest.agent.pmd_ops import _port
 from nictest.errors import StateError
 from nictest.isolation.verdict import parse_faults
+from nictest.pci.groups import group_members
 
 log = logging.getLogger("nictest.agent.isolation_ops")
 
@@ -226,16 +227,7 @@ def iso_capture_wait(agent, ifname) -> dict:
 
 @op("iommu_group_members", group=int)
 def iommu_group_members(agent, group) -> list:
-    base = f"/sys/kernel/iommu_groups/{group}/devices"
-    out = []
-    for address in sorted(os.listdir(base)):
-        link = f"/sys/bus/pci/devices/{address}/driver"
-        driver = os.path.basename(os.readlink(link)) if os.path.islink(link) else None
-        with open(f"/sys/bus/pci/devices/{address}/class") as f:
-            cls = f.read().strip()
-        out.append({"address": address, "driver": driver, "class": cls,
-                    "bridge": cls.startswith("0x0604")})
-    return out
+    return [member.to_dict() for member in group_members(os.environ.get("NICTEST_SYSFS_ROOT", "/"), group)]
 
 
 @op("file_stat", path=str)

@@ -86,9 +86,9 @@ def bind(root: PathLike, plan: Plan, journal: Journal, owner: Dict[str, Any], pe
     steps: List[str] = []
     try:
         with Watch(address, use_udev) as watch:
-            _switch(root, entry, watch, timeout, steps, pause_after_unbind)
+            switch(root, entry, watch, timeout, steps, pause_after_unbind)
         node = state.device_node(root, address, target)
-        problems = _verify(root, address, target, node)
+        problems = verify(root, address, target, node)
         if problems:
             raise BindError("; ".join(problems))
     except (OSError, NictestError) as exc:
@@ -101,8 +101,10 @@ def bind(root: PathLike, plan: Plan, journal: Journal, owner: Dict[str, Any], pe
             "steps": steps, "journal": entry}
 
 
-def _switch(root: PathLike, entry: Dict[str, Any], watch: Watch, timeout: float, steps: List[str],
+def switch(root: PathLike, entry: Dict[str, Any], watch: Watch, timeout: float, steps: List[str],
             pause_after_unbind: float = 0.0) -> None:
+    """driver_override -> unbind -> drivers_probe for one device of `entry` (a device's own
+    entry, or one member of a group entry), waiting for each step."""
     address, target, original = entry["address"], entry["target"], entry["driver"]
     # No separate link down: unbinding unregisters the netdev, which closes it (saves a slow
     # round of e1000e down work); whether it was up is in the journal for the restore.
@@ -123,7 +125,7 @@ def _switch(root: PathLike, entry: Dict[str, Any], watch: Watch, timeout: float,
     steps.append(f"bound to {target}")
 
 
-def _verify(root: PathLike, address: str, target: str, node: object) -> List[str]:
+def verify(root: PathLike, address: str, target: str, node: object) -> List[str]:
     problems = []
     driver = state.driver(root, address)
     if driver != target:

@@ -1,5 +1,8 @@
 """The crash-safe bind journal: one JSON entry per device, written before any sysfs write.
 
+A group bind (`nictest bind --group`) writes ONE entry for the whole IOMMU group, under
+its first endpoint's address, with a `members` list holding each endpoint's own record
+(original driver, override, netdev state); `entry_for` finds it from any member.
 Each entry lives at <dir>/<address>.json and is replaced atomically: write a
 temp file in the same directory, fsync it, rename it over the entry, fsync the
 directory. A crash at any point leaves either the old entry or the new one,
@@ -83,6 +86,17 @@ class Journal:
             raise JournalError(f"journal entry {path} is not a bind record; inspect and delete it")
         return entry
 
+    def entry_for(self, address: str) -> Optional[Dict[str, Any]]:
+        """The entry that covers `address`: its own, or the group entry it is a member of."""
+        address = str(PciAddress.parse(address))
+        own = self.read(address)
+        if own is not None:
+            return own
+        for entry in self.entries():
+            if address in member_addresses(entry):
+                return entry
+        return None
+
     def remove(self, address: str) -> None:
         _unlink_quietly(self.path(address))
         self._fsync_dir()
@@ -115,6 +129,17 @@ class Journal:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def is_group(entry: Dict[str, Any]) -> bool:
+    return "members" in entry
+
+
+def member_addresses(entry: Dict[str, Any]) -> List[str]:
+    """Every device an entry covers (locks and lookups): the group's members, or the one device."""
+    if is_group(entry):
+        return sorted(set([m["address"] for m in entry["members"]] + list(entry.get("bridges") or [])))
+    return [entry["address"]]
 
 
 def _unlink_quietly(path: str) -> None:

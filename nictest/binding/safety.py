@@ -2,23 +2,25 @@
 
 `check_bind` reads the device, its IOMMU group and the host's driver modules
 under `root` and either returns a Plan or raises RefusedError /
-PrerequisiteMissing whose message names the fix. Nothing here writes.
+PrerequisiteMissing whose message names the fix. `check_group` does the same for
+every endpoint of a device's IOMMU group at once (`nictest bind --group`): one
+refusal for any member refuses the whole group. Nothing here writes.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from typing import Callable, Iterable, List, Optional
+from typing import Callable, Iterable, Optional, Tuple
 
 from nictest.binding import drivers
 from nictest.binding.drivers import TargetDriver
 from nictest.errors import RefusedError
 from nictest.pci import PciAddress, PciDevice, read_device
-from nictest.pci.discovery import IOMMU_GROUPS, PCI_DEVICES
-from nictest.pci.sysfs import PathLike, link_name, read_text, under
+from nictest.pci.groups import IOMMU_GROUPS, GroupMember, group_members, iommu_group_of
+from nictest.pci.sysfs import PathLike, read_text, under
 
-BRIDGE_CLASS_PREFIX = "0x0604"  # PCI-to-PCI bridge: never blocks group viability
-# Drivers vfio itself accepts next to a device it owns (drivers/vfio/vfio_main.c allow-list).
+# Drivers that leave the group's DMA to VFIO (they set driver_managed_dma, so the IOMMU core
+# lets VFIO claim the group around them); any other driver on any member, a bridge too, makes
+# VFIO_GROUP_SET_CONTAINER fail with EBUSY. A driverless member never blocks.
 VIABLE_DRIVERS = {"vfio-pci", "pci-stub", "pcieport"}
 NOIOMMU_PARAM = "sys/module/vfio/parameters/enable_unsafe_noiommu_mode"
 
@@ -50,8 +52,10 @@ def check_bind(
     any_class: bool = False,
     allow_uio: bool = False,
     dry_run: Optional[Callable[[str], bool]] = None,
+    in_group: bool = False,
 ) -> Plan:
-    """Every refusal, in the order a tester wants to hear them; returns the Plan if none applies."""
+    """Every refusal, in the order a tester wants to hear them; returns the Plan if none applies.
+    in_group: the device moves with its whole group (check_group checks the group once)."""
     target = drivers.normalise(driver)
     device = read_device(root, address, session_ip, names=False, session_local=session_local)
     name = str(device.address)
@@ -70,7 +74,7 @@ def check_bind(
     noiommu = False
     if target.name == drivers.VFIO:
         noiommu = check_vfio_iommu(root, device)
-        if not noiommu:
+        if not noiommu and not in_group:
             check_group_viable(root, device)
     else:
         check_uio(device, translates, allow_uio)
@@ -111,13 +115,6 @@ def check_active(device: PciDevice, force: bool) -> None:
         )
 
 
-def group_members(root: PathLike, group: int) -> List[str]:
-    try:
-        return sorted(os.listdir(under(root, IOMMU_GROUPS, str(group), "devices")))
-    except OSError:
-        return []
-
-
 def iommu_translates(root: PathLike, device: PciDevice) -> bool:
     """True when the device's IOMMU domain translates DMA (type DMA/DMA-FQ, not identity)."""
     if device.iommu_group is None:
@@ -148,24 +145,81 @@ def check_vfio_iommu(root: PathLike, device: PciDevice) -> bool:
     return True
 
 
+def blocking(member: GroupMember) -> bool:
+    """True when this member's driver keeps VFIO from owning the group."""
+    return member.driver is not None and member.driver not in VIABLE_DRIVERS
+
+
 def check_group_viable(root: PathLike, device: PciDevice) -> None:
-    """Every other endpoint of the group must be driverless or on a vfio-allowed driver."""
-    offenders = []
-    for member in group_members(root, device.iommu_group):
-        if member == str(device.address):
-            continue
-        path = under(root, PCI_DEVICES, member)
-        if (read_text(os.path.join(path, "class")) or "").startswith(BRIDGE_CLASS_PREFIX):
-            continue
-        driver = link_name(os.path.join(path, "driver"))
-        if driver is not None and driver not in VIABLE_DRIVERS:
-            offenders.append(f"{member} on {driver}")
-    if offenders:
+    """Every other member of the group must be driverless or on a driver that leaves DMA to VFIO."""
+    others = [m for m in group_members(root, device.iommu_group) if m.address != str(device.address)]
+    offenders = [m for m in others if blocking(m)]
+    if not offenders:
+        return
+    listed = ", ".join(f"{m.address} on {m.driver}" for m in offenders)
+    fix = (f"bind the whole group as one unit with `nictest bind --group --host <host> {device.address} vfio-pci` "
+           f"(every endpoint of group {device.iommu_group} to vfio-pci, restored together by `nictest unbind`)")
+    if any(m.is_bridge for m in offenders):
+        fix = ("a bridge of the group is on a driver that does not leave DMA to VFIO: unbind that bridge driver "
+               "first (nictest leaves bridges alone)")
+    raise RefusedError(
+        f"IOMMU group {device.iommu_group} of {device.address} is not viable for vfio-pci: {listed} share(s) "
+        f"the group and stay(s) on a kernel driver, so VFIO would refuse the group; nothing was touched. "
+        f"{fix[0].upper() + fix[1:]}, or pick a NIC alone in its group"
+    )
+
+
+@dataclass(frozen=True)
+class GroupPlan:
+    """What check_group found: every endpoint's Plan (bind order) and the bridges left alone."""
+
+    group: int
+    requested: str
+    plans: Tuple[Plan, ...]
+    bridges: Tuple[str, ...]
+
+    @property
+    def endpoints(self) -> Tuple[str, ...]:
+        return tuple(str(p.device.address) for p in self.plans)
+
+    @property
+    def members(self) -> Tuple[str, ...]:
+        """Every device of the group (endpoints and bridges): what the locks must cover."""
+        return tuple(sorted(self.endpoints + self.bridges))
+
+
+def check_group(root: PathLike, address: str, driver: str, **checks) -> GroupPlan:
+    """check_bind for every endpoint of `address`'s IOMMU group; any refusal refuses them all.
+    `checks`: check_bind's keyword arguments (session_ip, allowed, force, any_class, dry_run)."""
+    target = drivers.normalise(driver)
+    name = str(read_device(root, address, names=False).address)
+    if target.name != drivers.VFIO:
         raise RefusedError(
-            f"IOMMU group {device.iommu_group} of {device.address} is not viable for vfio-pci: "
-            f"{', '.join(offenders)} share(s) the group and stay(s) on a kernel driver, so VFIO would refuse "
-            "the group; bind those devices to vfio-pci (or unbind them) first, or pick a NIC alone in its group"
-        )
+            f"--group binds an IOMMU group to vfio-pci; {target.name} knows no IOMMU groups: bind each NIC "
+            f"on its own (without --group), or bind {name}'s group to vfio-pci")
+    group = iommu_group_of(root, name)
+    if group is None:
+        raise RefusedError(
+            f"{name} has no IOMMU group (no IOMMU on this host, or the device is not translated): --group has "
+            "nothing to bind as one; bind the NIC without --group")
+    members = group_members(root, group)
+    bridges = [m for m in members if m.is_bridge]
+    stuck = [m for m in bridges if blocking(m)]
+    if stuck:
+        raise RefusedError(
+            f"IOMMU group {group} of {name}: bridge(s) {', '.join(f'{m.address} on {m.driver}' for m in stuck)} "
+            "keep VFIO from owning the group and nictest leaves bridges alone; unbind that driver first. "
+            "Nothing was touched")
+    plans = []
+    endpoints = [m.address for m in members if not m.is_bridge]
+    for member in endpoints:
+        try:
+            plans.append(check_bind(root, member, driver, in_group=True, **checks))
+        except RefusedError as exc:
+            raise RefusedError(
+                f"IOMMU group {group} ({', '.join(endpoints)}) cannot be bound as one unit because of "
+                f"{member}; nothing was touched: {exc}") from None
+    return GroupPlan(group=group, requested=name, plans=tuple(plans), bridges=tuple(m.address for m in bridges))
 
 
 def check_uio(device: PciDevice, translates: bool, allow_uio: bool) -> None:

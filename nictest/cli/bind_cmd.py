@@ -1,7 +1,10 @@
 """`nictest bind|unbind|restore|hold`: move a NIC between its kernel driver and a user-space one.
 
 bind    persistent until restored (like dpdk-devbind); the journal on the host keeps it.
-unbind  the inverse of bind: back to the kernel driver recorded in the journal.
+        --group binds every endpoint of the NIC's IOMMU group to vfio-pci as one unit
+        (needed where NICs share a group: VFIO hands user space whole groups only).
+unbind  the inverse of bind: back to the kernel driver recorded in the journal (a whole
+        group when the NIC was bound with --group).
 restore replay the journal: stale entries (default), one BDF, or --all.
 hold    bind, print one line, hold until interrupted, then restore; if this process
         dies (even SIGKILL) the agent's dead man's switch restores the NIC.
@@ -28,6 +31,9 @@ def add_parser(sub) -> None:
         parser.add_argument("--any-class", action="store_true", help="allow a device that is not a NIC")
         parser.add_argument("--allow-uio", action="store_true",
                             help="allow uio_pci_generic (the device gets unrestricted DMA)")
+        parser.add_argument("--group", action="store_true",
+                            help="bind every endpoint of the NIC's IOMMU group to vfio-pci as one unit "
+                                 "(bridges stay as they are); unbind/restore bring them all back")
         parser.set_defaults(run=run_bind if name == "bind" else run_hold)
     unbind = sub.add_parser("unbind", help="give a bound NIC back to its kernel driver")
     add_host_argument(unbind)
@@ -43,13 +49,15 @@ def add_parser(sub) -> None:
 
 def _bind(host, args, persistent: bool) -> dict:
     return host.call("bind", address=args.address, driver=args.driver, force=args.force,
-                     any_class=args.any_class, allow_uio=args.allow_uio, persistent=persistent)
+                     any_class=args.any_class, allow_uio=args.allow_uio, persistent=persistent, group=args.group)
 
 
 def _bound_line(host_name: str, result: dict) -> str:
     node = result.get("device_node") or "-"
-    return (f"{result['address']} bound to {result['driver']} on {host_name} "
-            f"({node}, {result.get('seconds', 0):.2f} s)")
+    what = result["address"]
+    if "members" in result:
+        what = f"IOMMU group {result['group']} ({', '.join(m['address'] for m in result['members'])})"
+    return f"{what} bound to {result['driver']} on {host_name} ({node}, {result.get('seconds', 0):.2f} s)"
 
 
 def run_bind(args) -> int:
@@ -63,8 +71,11 @@ def run_bind(args) -> int:
 def _restored_line(result: dict) -> str:
     if not result.get("restored", True):
         return f"{result['address']}: {result.get('reason')}"
-    return (f"{result['address']} back on {result.get('driver')} as {result.get('netdev') or '-'} "
-            f"({result.get('seconds', 0):.2f} s)")
+    seconds = f"{result.get('restore_seconds', 0):.2f} s"
+    if "members" in result:
+        back = ", ".join(f"{m['address']} on {m.get('driver')} as {m.get('netdev') or '-'}" for m in result["members"])
+        return f"IOMMU group {result.get('group')} back: {back} ({seconds})"
+    return f"{result['address']} back on {result.get('driver')} as {result.get('netdev') or '-'} ({seconds})"
 
 
 def run_unbind(args) -> int:

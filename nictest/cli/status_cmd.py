@@ -53,7 +53,10 @@ def render_table(host_name: str, devices: list, journal: dict) -> str:
                       ("held", "held by a running session")):
         for entry in journal.get(kind, []):
             owner = entry.get("owner") or {}
-            lines.append(f"{kind.upper()}: {entry.get('address')} on {entry.get('target')} since "
+            what = entry.get("address")
+            if entry.get("members"):  # one entry for a whole IOMMU group (nictest bind --group)
+                what = f"IOMMU group {entry.get('group')} ({', '.join(m['address'] for m in entry['members'])})"
+            lines.append(f"{kind.upper()}: {what} on {entry.get('target')} since "
                          f"{entry.get('bound_at')} (by {owner.get('controller')}): "
                          + fix.format(host=host_name, address=entry.get("address")))
     return "\n".join(lines)

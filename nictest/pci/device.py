@@ -34,6 +34,7 @@ class PciDevice:
     iommu_group: Optional[int] = None
     iommu_group_members: Tuple[str, ...] = ()  # other devices of the group, not this one
     iommu_group_member_drivers: Dict[str, Optional[str]] = field(default_factory=dict)
+    iommu_group_bridges: Tuple[str, ...] = ()  # the members above that are PCI bridges
     numa_node: Optional[int] = None
     bars: Tuple[Bar, ...] = ()
     active_reasons: Tuple[str, ...] = ()
@@ -46,6 +47,11 @@ class PciDevice:
     @property
     def netdev(self) -> Optional[str]:
         return self.netdevs[0] if self.netdevs else None
+
+    @property
+    def iommu_group_peers(self) -> Tuple[str, ...]:
+        """The other endpoints of this device's IOMMU group: what VFIO needs moved with it."""
+        return tuple(m for m in self.iommu_group_members if m not in self.iommu_group_bridges)
 
     @property
     def active(self) -> bool:
@@ -81,6 +87,7 @@ class PciDevice:
             "iommu_group": self.iommu_group,
             "iommu_group_members": list(self.iommu_group_members),
             "iommu_group_member_drivers": dict(self.iommu_group_member_drivers),
+            "iommu_group_bridges": list(self.iommu_group_bridges),
             "numa_node": self.numa_node,
             "bars": [bar.to_dict() for bar in self.bars],
             "active": self.active,
@@ -115,6 +122,7 @@ class PciDevice:
             iommu_group=data.get("iommu_group"),
             iommu_group_members=tuple(data.get("iommu_group_members") or ()),
             iommu_group_member_drivers=dict(data.get("iommu_group_member_drivers") or {}),
+            iommu_group_bridges=tuple(data.get("iommu_group_bridges") or ()),
             numa_node=data.get("numa_node"),
             bars=tuple(Bar.from_dict(bar) for bar in data.get("bars") or ()),
             active_reasons=tuple(data.get("active_reasons") or ([data["active_reason"]] if data.get("active_reason") else ())),

@@ -14,15 +14,13 @@ from nictest.pci.activity import Activity
 from nictest.pci.address import PciAddress
 from nictest.pci.bars import parse_resource
 from nictest.pci.device import PciDevice
+from nictest.pci.groups import IOMMU_GROUPS, PCI_DEVICES, group_members, iommu_group_of
 from nictest.pci.modalias import load_pci_aliases, module_for
 from nictest.pci.netdev import netdev_names, read_netdev
 from nictest.pci.pciids import lookup_names
 from nictest.pci.sysfs import PathLike, link_name, list_dir, read_int, read_text, under
 
 log = logging.getLogger("nictest.pci")
-
-PCI_DEVICES = "sys/bus/pci/devices"
-IOMMU_GROUPS = "sys/kernel/iommu_groups"
 
 
 def discover(root: PathLike = "/", session_ip: Optional[str] = None,
@@ -72,16 +70,6 @@ def iommu_enabled(root: PathLike = "/") -> bool:
     return bool(list_dir(under(root, IOMMU_GROUPS)) or list_dir(under(root, "sys/class/iommu")))
 
 
-def iommu_group_of(root: PathLike, address: Union[str, PciAddress]) -> Optional[int]:
-    name = link_name(under(root, PCI_DEVICES, str(PciAddress.parse(address)), "iommu_group"))
-    return int(name) if name is not None and name.isdigit() else None
-
-
-def iommu_group_devices(root: PathLike, group: int) -> List[str]:
-    """Addresses of every device in IOMMU group `group`."""
-    return list_dir(under(root, IOMMU_GROUPS, str(group), "devices"))
-
-
 def hex_id(text: Optional[str], digits: int) -> Optional[str]:
     """"0x8086" -> "8086"; None for missing or garbled ids."""
     if not text:
@@ -115,7 +103,7 @@ class _Scan:
         driver = link_name(os.path.join(path, "driver"))
         modalias = attr("modalias") or None
         group = iommu_group_of(self.root, address)
-        members = [m for m in iommu_group_devices(self.root, group) if m != str(address)] if group is not None else []
+        others = [m for m in group_members(self.root, group) if m.address != str(address)]
         numa_node = read_int(os.path.join(path, "numa_node"))
         netdevs = netdev_names(path)
         first = read_netdev(self.root, netdevs[0]) if netdevs else None
@@ -142,8 +130,9 @@ class _Scan:
             rx_packets=first.rx_packets if first else None,
             tx_packets=first.tx_packets if first else None,
             iommu_group=group,
-            iommu_group_members=tuple(members),
-            iommu_group_member_drivers={m: link_name(under(self.root, PCI_DEVICES, m, "driver")) for m in members},
+            iommu_group_members=tuple(m.address for m in others),
+            iommu_group_member_drivers={m.address: m.driver for m in others},
+            iommu_group_bridges=tuple(m.address for m in others if m.is_bridge),
             numa_node=None if numa_node is None or numa_node < 0 else numa_node,
             bars=tuple(parse_resource(attr("resource") or "")),
             active_reasons=tuple(reasons),

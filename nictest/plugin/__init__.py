@@ -29,6 +29,7 @@ MARKERS = {
     "safety": "asserts refusals that protect the host",
     "perf": "records performance figures",
     "smoke": "the blocking smoke stage: runs first per host; when it fails, the host's other tests skip",
+    "whole_group": "on a NIC sharing its IOMMU group, vfio-pci binds the whole group (--group); unmarked tests skip",
 }
 REPORTS = Path(__file__).resolve().parent.parent.parent / "reports"
 

@@ -76,9 +76,24 @@ def nic_state(host, address: str) -> dict:
 
 
 def journal_entries(host, address: str | None = None) -> list:
+    """Entries covering `address` (a group entry covers each of its members), as "ADDRESS (kind)"."""
     journal = host.call("journal")
     return [f"{e['address']} ({kind})" for kind in ("held", "stale", "persistent") for e in journal[kind]
-            if address is None or e["address"] == address]
+            if address is None or address in [m["address"] for m in e.get("members") or [e]]]
+
+
+def group_target(host, config) -> tuple:
+    """(first NIC under test that shares its IOMMU group, its group's other endpoints); skips where
+    none does or the host cannot give vfio-pci."""
+    if user_driver(host) != "vfio-pci":
+        pytest.skip(f"{host.name} has no IOMMU: no IOMMU groups to bind")
+    wanted = config.getoption("nic") or list(host.spec.nics or ())
+    for dev in host.call("status")["devices"]:
+        bridges = set(dev.get("iommu_group_bridges") or ())
+        peers = [m for m in dev.get("iommu_group_members") or () if m not in bridges]
+        if dev["address"] in wanted and peers:
+            return dev["address"], peers
+    pytest.skip(f"no NIC under test on {host.name} shares its IOMMU group (the shared-group lab has two)")
 
 
 def differences(before: dict, after: dict) -> dict:

@@ -4,8 +4,10 @@
 
 PHASE: `bound` (bind, then wait), `tx` (bind, open the PMD, start a long
 transmission), `unbind` (bind with the crash-test pause between unbind and
-drivers_probe). It prints one line `READY <json>` at the moment the test should
-kill it (for `tx` and `unbind` just before the long call starts), then blocks.
+drivers_probe), `group` (bind NIC's whole IOMMU group with the crash-test pause
+after the first member). It prints one line `READY <json>` at the moment the test
+should kill it (for `tx`, `unbind` and `group` just before the long call starts,
+with the agent's pid), then blocks.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from nictest import hosts, inventory
 TX_PACKETS = 200_000
 TX_RATE_PPS = 20_000   # ~10 s of transmission: the kill lands mid-transfer
 UNBIND_PAUSE = 8.0
+GROUP_PAUSE = 20.0  # after the first member of the group moved: the kill lands here
 
 
 def ready(**info) -> None:
@@ -28,7 +31,13 @@ def main(host_name: str, address: str, driver: str, phase: str) -> int:
     spec = inventory.parse_host_arg(host_name, inventory.load(None))
     host = hosts.connect(spec)
     allow_uio = driver == "uio_pci_generic"
-    if phase == "unbind":
+    if phase == "group":
+        pid = host.call("session", allowed=None if spec.nics is None else list(spec.nics),
+                        controller=f"reliability: group bind of {address}")["pid"]
+        ready(phase=phase, agent_pid=pid)
+        host.call("bind", address=address, driver=driver, group=True, pause_between_members=GROUP_PAUSE,
+                  timeout=120)
+    elif phase == "unbind":
         ready(phase=phase)
         host.call("bind", address=address, driver=driver, allow_uio=allow_uio, pause_after_unbind=UNBIND_PAUSE,
                   timeout=120)
