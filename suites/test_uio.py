@@ -30,8 +30,8 @@ def test_port_opens_through_uio(pmd_port):
 def test_bar0_mapped_with_the_size_sysfs_reports(pmd_port):
     bars = [b for b in pmd_port.before.get("bars", []) if b["index"] == 0]
     assert bars, f"{pmd_port.address}: sysfs reported no BAR0 before binding"
-    assert pmd_port.info["bar0_size"] == bars[0]["size"]
-    assert pmd_port.info["registers"]["STATUS"] == pmd_port.info["status"]
+    assert pmd_port.info["bar_size"] == bars[0]["size"]
+    assert pmd_port.info["registers"]["status"] == pmd_port.info["status"]
 
 
 def test_config_space_read_through_sysfs(pmd_port):

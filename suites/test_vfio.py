@@ -65,10 +65,10 @@ def test_regions_and_irqs(pmd_port):
 
 def test_bar0_mapped_with_the_size_sysfs_reports(pmd_port):
     sysfs_bar0 = _bar0(pmd_port.before)
-    assert pmd_port.info["bar0_size"] == sysfs_bar0["size"]
-    # Mapped: registers read through the mapping make sense (STATUS is also in `registers`).
+    assert pmd_port.info["bar_size"] == sysfs_bar0["size"]
+    # Mapped: registers read through the mapping make sense (the status register is also in `registers`).
     regs = pmd_port.info["registers"]
-    assert regs["STATUS"] == pmd_port.info["status"]
+    assert regs["status"] == pmd_port.info["status"]
 
 
 def test_config_space_read_through_vfio(pmd_port):

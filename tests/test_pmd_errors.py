@@ -46,8 +46,8 @@ class FakePort:
     def info(self):
         return {"address": self.address, "mac": "52:54:00:00:03:10", "status": 0x283}
 
-    def registers(self):
-        return {"STATUS": 0x283}
+    def register_dump(self):
+        return [{"name": "status", "hw": "STATUS", "offset": 8, "value": 0x283}]
 
     def close(self):
         self.closed = True
@@ -71,7 +71,7 @@ def call(agent, op, **args):
 
 def test_open_info_close(agent):
     opened = call(agent, "pmd_open", address="0000:00:03.0")
-    assert opened["port"] == 1 and opened["registers"] == {"STATUS": 0x283}
+    assert opened["port"] == 1 and opened["registers"] == {"status": 0x283}
     assert call(agent, "pmd_info", port=1)["mac"] == "52:54:00:00:03:10"
     with pytest.raises(errors.StateError, match="already open as PMD port 1"):
         call(agent, "pmd_open", address="0000:00:03.0")
