@@ -16,7 +16,7 @@ import pytest
 
 from fixtures.evidence import attach_json
 from fixtures.nics import device, require_dma, require_driver
-from fixtures.pmd import BACKENDS
+from fixtures.pmd import BACKENDS, no_driver_reason
 from nictest.isolation.verdict import parse_faults
 
 pytestmark = [pytest.mark.lab, pytest.mark.restore, pytest.mark.destructive]
@@ -84,21 +84,35 @@ def unexpected_kernel_errors(delta: dict) -> list:
     return sorted(faults | {ln for ln in delta["lines"] if "AER:" in ln or ("DMAR" in ln and "fault" in ln)})
 
 
-def session(host, address: str, driver: str, allow_uio: bool, record_property=None) -> dict:
-    """bind -> open the PMD -> some TX -> close -> restore; restore runs whatever failed."""
+def use_the_device(host, address: str, driver: str, with_pmd: bool, timings: dict) -> None:
+    """With a PMD driver: open the port and send 100 frames. Without one: open the
+    device through its backend (regions, IRQs, config, BAR mapped) and read its config."""
+    if not with_pmd:
+        dev = host.call("pmd_device_open", address=address, backend=BACKENDS[driver])["device_handle"]
+        try:
+            host.call("pmd_device_config", device=dev, offset=0, length=64)
+        finally:
+            host.call("pmd_device_close", device=dev)
+        return
+    port = host.call("pmd_open", address=address, backend=BACKENDS[driver])["port"]
+    try:
+        started = time.monotonic()
+        tx = host.call("pmd_tx", port=port, count=100, size=64, timeout_ms=3000)
+        timings["tx_seconds"] = round(time.monotonic() - started, 3)
+        assert tx["packets"] == 100, tx
+    finally:
+        host.call("pmd_close", port=port)
+
+
+def session(host, address: str, driver: str, allow_uio: bool, record_property=None, with_pmd: bool = True) -> dict:
+    """bind -> use the device (PMD TX, or a driverless open) -> close -> restore; restore runs
+    whatever failed."""
     timings = {}
     started = time.monotonic()
     host.call("bind", address=address, driver=driver, allow_uio=allow_uio)
     timings["bind_seconds"] = round(time.monotonic() - started, 3)
     try:
-        port = host.call("pmd_open", address=address, backend=BACKENDS[driver])["port"]
-        try:
-            started = time.monotonic()
-            tx = host.call("pmd_tx", port=port, count=100, size=64, timeout_ms=3000)
-            timings["tx_seconds"] = round(time.monotonic() - started, 3)
-            assert tx["packets"] == 100, tx
-        finally:
-            host.call("pmd_close", port=port)
+        use_the_device(host, address, driver, with_pmd, timings)
     finally:
         started = time.monotonic()
         host.call("restore", address=address)
@@ -130,7 +144,10 @@ def test_session_restores_every_field(host, nic, peer, driver, device_evidence, 
     address = nic["address"]
     before = steady(host, address)
     attach_json("before", before)
-    session(host, address, driver, request.config.getoption("allow_uio"), record_property)
+    reason = no_driver_reason(host, nic)
+    if reason:
+        record_property("session", f"driverless open ({reason})")
+    session(host, address, driver, request.config.getoption("allow_uio"), record_property, with_pmd=reason is None)
     after, diff = settled(host, address, before)
     attach_json("after", after)
     assert not diff, f"{address} not restored (before, after): {diff}"

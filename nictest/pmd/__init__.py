@@ -1,5 +1,5 @@
 """nictest.pmd: a small C poll-mode driver (VFIO / UIO backends, hugepage DMA,
-one driver per NIC family found by an ID table: csrc/drivers/models.def) built
+one driver per NIC family found by an ID table: csrc/drivers/models.h) built
 with cffi on the host, driven from Python in batches. `Device` opens any NIC
 through VFIO/UIO without a driver; `Port` drives one the ID table knows.
 

@@ -186,7 +186,7 @@ struct pmd_board {
     uint32_t flags;          /* enum pmd_board_flags */
 };
 
-/* The ID table (drivers/registry.c, one line per model in drivers/models.def). */
+/* The ID table (drivers/registry.c, one line per model in drivers/models.h). */
 struct pmd_model {
     uint16_t vendor, device;
     const char *name;        /* e.g. "82540EM" */

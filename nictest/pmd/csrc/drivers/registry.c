@@ -1,5 +1,5 @@
 /* registry.c - vendor:device -> model -> board (driver ops + per-model facts).
- * The table itself is models.def; nothing here changes when a model is added. */
+ * The table itself is models.h; nothing here changes when a model is added. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -8,12 +8,12 @@
 #include "../internal.h"
 
 #define PMD_MODEL(vendor, device, name, board) extern const struct pmd_board pmd_board_##board;
-#include "models.def"
+#include "models.h"
 #undef PMD_MODEL
 
 const struct pmd_model pmd_models[] = {
 #define PMD_MODEL(vendor, device, name, board) {vendor, device, name, &pmd_board_##board},
-#include "models.def"
+#include "models.h"
 #undef PMD_MODEL
     {0, 0, NULL, NULL},
 };

@@ -1,4 +1,5 @@
-/* models.def - the PMD's ID table: one line per PCI ID, nothing else.
+/* models.h - the PMD's ID table: one line per PCI ID, nothing else (an
+ * X-macro list, not a normal header: no include guard, included twice).
  *
  *   PMD_MODEL(vendor, device, "model", board)
  *
