@@ -20,7 +20,7 @@ SIZES = (60, 61, 64, 65, 128, 255, 256, 512, 1000, 1024, 1500, 1513, 1514)
 TOTAL = 10_000
 
 
-def test_dma_memory_sits_in_hugepages(host, bound_nic):
+def test_dma_memory_sits_in_hugepages(host, pmd_driver, bound_nic):
     before = host.call("pmd_memory")
     port = open_port(host, bound_nic.life, bound_nic.driver, bound_nic.before)
     try:
