@@ -121,6 +121,10 @@ def test_c_errors_become_pmd_errors(mod, cache_root, monkeypatch):
     err = info.value
     assert err.op == "open" and err.errno == 22
     assert "Invalid argument" in str(err) and "RX ring size 100" in str(err)
+    # A device that does not exist: the driverless open names what to check, nothing is touched.
+    with pytest.raises(PmdError) as info:
+        port_mod.Device("0000:00:99.0", "vfio")
+    assert info.value.op == "device_open" and info.value.errno == 19 and "no iommu_group" in str(info.value)
     # Frame sizes are checked before the AF_PACKET socket is created.
     with pytest.raises(PmdError, match="frame size 20") as info:
         port_mod.kernel_tx("lo", 1, size=20)

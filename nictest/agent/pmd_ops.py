@@ -52,24 +52,24 @@ def _hook(agent) -> None:
     agent.on_shutdown(_state.close_all)
 
 
+def _open_handle(handle_id: int, cls, kind: str, opener: str):
+    handle = _state.ports.get(handle_id)
+    if handle is None or not isinstance(handle, cls):
+        ids = sorted(i for i, h in _state.ports.items() if isinstance(h, cls))
+        raise StateError(f"no open PMD {kind} {handle_id}; open {kind}s: {ids or 'none'} ({opener} first)")
+    return handle
+
+
 def _port(port_id: int):
     from nictest.pmd import Port
 
-    port = _state.ports.get(port_id)
-    if port is None or not isinstance(port, Port):
-        ports = sorted(i for i, p in _state.ports.items() if isinstance(p, Port))
-        raise StateError(f"no open PMD port {port_id}; open ports: {ports or 'none'} (pmd_open first)")
-    return port
+    return _open_handle(port_id, Port, "port", "pmd_open")
 
 
 def _device(device_id: int):
     from nictest.pmd import Device
 
-    dev = _state.ports.get(device_id)
-    if dev is None or not isinstance(dev, Device):
-        devs = sorted(i for i, d in _state.ports.items() if isinstance(d, Device))
-        raise StateError(f"no open PMD device {device_id}; open devices: {devs or 'none'} (pmd_device_open first)")
-    return dev
+    return _open_handle(device_id, Device, "device", "pmd_device_open")
 
 
 def _add(agent, handle) -> int:

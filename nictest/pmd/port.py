@@ -168,44 +168,62 @@ def drivers_text(table: List[dict]) -> str:
     return ", ".join(parts) or "none"
 
 
-class Device:
-    """A PCI function opened through VFIO or UIO with no driver: regions, IRQs,
-    config space, its first memory BAR mapped; no DMA memory, no rings."""
+class _Handle:
+    """A C handle (device or port) freed by `closer`: close it explicitly (or use `with`);
+    the garbage collector closes a forgotten one as a last resort."""
 
-    def __init__(self, address: str, backend: str = "vfio") -> None:
+    kind = "handle"
+    _ctype = _open_fn = _close_fn = _open_op = ""   # set by each subclass
+
+    def __init__(self, address: str, backend: str, *args) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"backend {backend!r}: use one of {', '.join(BACKENDS)}")
         mod = _module()
         self.ffi, self.lib = mod.ffi, mod.lib
         self.address = address
         self.backend = backend
-        self._lock = threading.Lock()
-        out = self.ffi.new("struct pmd_device **")
-        rc = self.lib.pmd_device_open(address.encode(), BACKENDS[backend], out)
-        _check(self.lib, self.ffi, "device_open", rc, f"{address} via {backend}")
-        self._handle = self.ffi.gc(out[0], self.lib.pmd_device_close)
+        self._lock = threading.Lock()  # C handles are not thread-safe: one call at a time
+        out = self.ffi.new(f"{self._ctype} **")
+        rc = getattr(self.lib, self._open_fn)(address.encode(), BACKENDS[backend], *args, out)
+        _check(self.lib, self.ffi, self._open_op, rc, f"{address} via {backend}")
+        self._handle = self.ffi.gc(out[0], getattr(self.lib, self._close_fn))
 
     @property
     def closed(self) -> bool:
         return self._handle is None
 
     def close(self) -> None:
+        """Stop what runs, unmap what was mapped, close the fds (idempotent)."""
         with self._lock:
             handle, self._handle = self._handle, None
             if handle is not None:
-                self.ffi.release(handle)
+                self.ffi.release(handle)  # runs the C close now
 
-    def __enter__(self) -> "Device":
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def _h(self, op: str):
+        if self._handle is None:
+            raise PmdError(op, 9, f"pmd {op}: {self.kind} {self.address} is closed")
+        return self._handle
+
     def _call(self, op: str, fn, *args) -> int:
         with self._lock:
-            if self._handle is None:
-                raise PmdError(op, 9, f"pmd {op}: device {self.address} is closed")
-            return _check(self.lib, self.ffi, op, fn(self._handle, *args), self.address)
+            return _check(self.lib, self.ffi, op, fn(self._h(op), *args), self.address)
+
+
+class Device(_Handle):
+    """A PCI function opened through VFIO or UIO with no driver: regions, IRQs,
+    config space, its first memory BAR mapped; no DMA memory, no rings."""
+
+    kind = "device"
+    _ctype, _open_fn, _close_fn, _open_op = "struct pmd_device", "pmd_device_open", "pmd_device_close", "device_open"
+
+    def __init__(self, address: str, backend: str = "vfio") -> None:
+        super().__init__(address, backend)
 
     def info(self) -> dict:
         info = self.ffi.new("struct pmd_device_info *")
@@ -230,50 +248,15 @@ class Device:
         return value[0]
 
 
-class Port:
-    """One NIC opened by the C driver. Close it explicitly (or use `with`);
-    the garbage collector closes a forgotten one as a last resort."""
+class Port(_Handle):
+    """One NIC opened by the C driver (the ID table found its driver): rings, DMA memory."""
+
+    kind = "port"
+    _ctype, _open_fn, _close_fn, _open_op = "struct pmd_port", "pmd_port_open", "pmd_port_close", "open"
 
     def __init__(self, address: str, backend: str = "vfio", rx_ring: int = 512, tx_ring: int = 512,
                  iova_base: int = 0) -> None:
-        if backend not in BACKENDS:
-            raise ValueError(f"backend {backend!r}: use one of {', '.join(BACKENDS)}")
-        mod = _module()
-        self.ffi, self.lib = mod.ffi, mod.lib
-        self.address = address
-        self.backend = backend
-        self._lock = threading.Lock()  # C ports are not thread-safe: one call at a time
-        out = self.ffi.new("struct pmd_port **")
-        rc = self.lib.pmd_port_open(address.encode(), BACKENDS[backend], rx_ring, tx_ring, iova_base, out)
-        _check(self.lib, self.ffi, "open", rc, f"{address} via {backend}")
-        self._handle = self.ffi.gc(out[0], self.lib.pmd_port_close)
-
-    # --- lifecycle ---------------------------------------------------------
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
-
-    def close(self) -> None:
-        """Stop RX/TX, unmap DMA memory and the BAR, close the fds (idempotent)."""
-        with self._lock:
-            handle, self._handle = self._handle, None
-            if handle is not None:
-                self.ffi.release(handle)  # runs pmd_port_close now
-
-    def __enter__(self) -> "Port":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def _h(self, op: str):
-        if self._handle is None:
-            raise PmdError(op, 9, f"pmd {op}: port {self.address} is closed")
-        return self._handle
-
-    def _call(self, op: str, fn, *args) -> int:
-        with self._lock:
-            return _check(self.lib, self.ffi, op, fn(self._h(op), *args), self.address)
+        super().__init__(address, backend, rx_ring, tx_ring, iova_base)
 
     # --- device information --------------------------------------------------
     def info(self) -> dict:

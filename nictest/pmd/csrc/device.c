@@ -80,6 +80,8 @@ static int map_first_bar(struct pmd_device *dev)
     return 0; /* no mmap-able memory BAR: recorded as bar_index -1 */
 }
 
+static void undo_open(void *dev) { pmd_device_close(dev); }
+
 int pmd_device_open(const char *address, int backend, struct pmd_device **out)
 {
     int rc;
@@ -107,13 +109,7 @@ int pmd_device_open(const char *address, int backend, struct pmd_device **out)
     *out = dev;
     return 0;
 fail:
-    {
-        char saved[512];
-        snprintf(saved, sizeof saved, "%s", pmd_last_error());
-        pmd_device_close(dev);
-        pmd_fail(-rc, "%s", saved);
-    }
-    return rc;
+    return pmd_fail_undo(rc, undo_open, dev);
 }
 
 void pmd_device_close(struct pmd_device *dev)

@@ -11,6 +11,8 @@
 /* Record a sentence for pmd_last_error() and return -err (err > 0). */
 int pmd_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pmd_clear_error(void);
+/* Run undo(what) after a failed step, keep that step's sentence, return rc. */
+int pmd_fail_undo(int rc, void (*undo)(void *), void *what);
 
 /* ---- hugepage DMA memory (memory.c) ---- */
 struct pmd_dma {

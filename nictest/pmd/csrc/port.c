@@ -117,6 +117,8 @@ static int setup_memory(struct pmd_port *port, uint32_t rx_ring, uint32_t tx_rin
     return 0;
 }
 
+static void undo_open(void *port) { pmd_port_close(port); }
+
 int pmd_port_open(const char *address, int backend, uint32_t rx_ring, uint32_t tx_ring, uint64_t iova_base,
                   struct pmd_port **out)
 {
@@ -147,13 +149,7 @@ int pmd_port_open(const char *address, int backend, uint32_t rx_ring, uint32_t t
     *out = port;
     return 0;
 fail:
-    {
-        char saved[512];
-        snprintf(saved, sizeof saved, "%s", pmd_last_error());
-        pmd_port_close(port);
-        pmd_fail(-rc, "%s", saved);
-    }
-    return rc;
+    return pmd_fail_undo(rc, undo_open, port);
 }
 
 void pmd_port_close(struct pmd_port *port)
