@@ -477,15 +477,31 @@ def net_counters(agent, ifname) -> dict:
 _kernel_rx_jobs: Dict[str, dict] = {}
 
 
+def _capture_sockets(ifname: str) -> int:
+    """AF_PACKET sockets bound to `ifname` for the PMD's ethertype (/proc/net/packet:
+    sk RefCnt Type Proto Iface ..., Proto and Iface as the kernel prints them)."""
+    from nictest.agent.net_ops import netdev_name
+
+    ifindex = _read_int(f"/sys/class/net/{netdev_name(ifname)}/ifindex")
+    n = 0
+    with open("/proc/net/packet") as f:
+        for line in f.readlines()[1:]:
+            cols = line.split()
+            if len(cols) > 4 and cols[3].lower() == "88b5" and cols[4] == str(ifindex):
+                n += 1
+    return n
+
+
 @op("pmd_kernel_rx_start", ifname=str, count=int, timeout_ms=int, expect_seq=int, settle_ms=int)
-def pmd_kernel_rx_start(agent, ifname, count, timeout_ms=5000, expect_seq=0, settle_ms=300) -> dict:
+def pmd_kernel_rx_start(agent, ifname, count, timeout_ms=5000, expect_seq=0, settle_ms=5000) -> dict:
     """AF_PACKET capture on `ifname` in a background thread (the C loop runs without the GIL),
     so the agent can meanwhile make the other side send; collect with pmd_kernel_rx_wait.
-    Returns after settle_ms, by when the capture socket is open."""
+    Returns once the capture socket is bound (seen in /proc/net/packet), at most settle_ms."""
     import time
 
     from nictest import pmd
 
+    sockets_before = _capture_sockets(ifname)
     old = _kernel_rx_jobs.get(ifname)
     if old is not None and old["thread"].is_alive():
         raise StateError(f"{ifname} is already capturing: pmd_kernel_rx_wait first")
@@ -500,7 +516,11 @@ def pmd_kernel_rx_start(agent, ifname, count, timeout_ms=5000, expect_seq=0, set
     job["thread"] = threading.Thread(target=run, name=f"kernel-rx-{ifname}", daemon=True)
     _kernel_rx_jobs[ifname] = job
     job["thread"].start()
-    time.sleep(settle_ms / 1000)
+    deadline = time.monotonic() + settle_ms / 1000
+    while _capture_sockets(ifname) <= sockets_before and job["thread"].is_alive():
+        if time.monotonic() >= deadline:
+            raise StateError(f"the capture socket on {ifname} was not bound within {settle_ms} ms")
+        time.sleep(0.01)
     return {"started": True}
 
 
