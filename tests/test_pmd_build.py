@@ -70,6 +70,22 @@ def test_id_table_maps_ids_to_drivers_and_model_facts(mod):
     assert "e1000e (8086:10d3 82574L)" in text
 
 
+
+def test_igb_is_in_the_id_table_with_advanced_descriptors(mod):
+    """The 82576 (igb): one models.h line and its board (drivers/igb.c)."""
+    from nictest.pmd import port as pmd_port
+
+    ffi, lib = mod.ffi, mod.lib
+    m = ffi.new("struct pmd_model_info *")
+    assert lib.pmd_model_lookup(0x8086, 0x10C9, m) == 0, ffi.string(lib.pmd_last_error()).decode()
+    igb = pmd_port._model_dict(ffi, m)
+    assert (igb["driver"], igb["name"], igb["desc_format"]) == ("igb", "82576", "advanced")
+    assert (igb["rx_desc_size"], igb["tx_desc_size"], igb["reg_bar"]) == (16, 16, 0)
+    assert (igb["rx_queues"], igb["tx_queues"], igb["msix_vectors"]) == (16, 16, 10)
+    assert "pcie" in igb["flags"] and "device" in igb["resets"]
+    assert lib.pmd_model_lookup(0x10EC, 0x8139, m) == -errno.ENOENT
+    assert "igb (8086:10c9 82576)" in ffi.string(lib.pmd_last_error()).decode()
+
 def test_constants_from_the_header(mod):
     lib = mod.lib
     assert lib.PMD_BUF_SIZE == 2048
