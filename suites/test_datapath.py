@@ -9,11 +9,20 @@ not asserted.
 from __future__ import annotations
 
 import json
+import time
 
 import allure
 import pytest
 
-from fixtures.pmd import all_arrived, peer_restore, peer_up, wait_link
+from fixtures.pmd import (
+    all_arrived,
+    path_ready_between,
+    path_ready_from_kernel,
+    path_ready_to_kernel,
+    peer_restore,
+    peer_up,
+    wait_link,
+)
 
 pytestmark = [pytest.mark.lab, pytest.mark.datapath]
 
@@ -27,16 +36,42 @@ def _record(record_property, name: str, result: dict) -> None:
     allure.attach(json.dumps(result, indent=1, default=str), name, allure.attachment_type.JSON)
 
 
+# Frames sent ahead of what the receiver has taken in: fewer than a kernel RX ring holds by
+# default (e1000 256, e1000e 256, virtio 256) and than the PMD's RX ring (512), so a receiver
+# that stalls for a moment keeps them in its ring; a NIC that drops on a full ring (as an
+# 82540EM does) would otherwise turn the receiver's scheduling into lost frames.
+KERNEL_WINDOW = 128
+
+
+def _send_paced(pmd_port, peer_link, before_rx: int) -> dict:
+    """N frames at KERNEL_RATE_PPS in windows of KERNEL_WINDOW, each sent once the peer's
+    rx_packets counter shows the previous ones arrived (bounded wait); one summed result."""
+    total = {"packets": 0, "bytes": 0, "seconds": 0.0, "ring_full": 0}
+    while total["packets"] < N:
+        n = min(KERNEL_WINDOW, N - total["packets"])
+        tx = pmd_port.call("pmd_tx", count=n, size=SIZE, seq_start=total["packets"], dst=peer_link.mac,
+                           rate_pps=KERNEL_RATE_PPS, timeout_ms=5000)
+        for key in total:
+            total[key] += tx[key]
+        if tx["packets"] != n:
+            break
+        deadline = time.monotonic() + 5.0
+        while peer_link.counters()["rx_packets"] - before_rx < total["packets"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+    total["pps"] = total["packets"] / total["seconds"] if total["seconds"] > 0 else 0.0
+    return total
+
+
 @pytest.mark.destructive
 def test_pmd_tx_to_kernel_rx_on_the_peer(host, pmd_port, peer_link, record_property):
     wait_link(pmd_port)
+    record_property("path_ready_seconds", round(path_ready_to_kernel(pmd_port, peer_link), 3))
     before = peer_link.counters()
-    host.call("pmd_kernel_rx_start", ifname=peer_link.ifname, count=N, timeout_ms=15000)
+    host.call("pmd_kernel_rx_start", ifname=peer_link.ifname, count=N, timeout_ms=60000)
     try:
-        tx = pmd_port.call("pmd_tx", count=N, size=SIZE, dst=peer_link.mac, rate_pps=KERNEL_RATE_PPS,
-                           timeout_ms=5000)
+        tx = _send_paced(pmd_port, peer_link, before["rx_packets"])
     finally:
-        rx = host.call("pmd_kernel_rx_wait", ifname=peer_link.ifname, timeout_ms=30000)
+        rx = host.call("pmd_kernel_rx_wait", ifname=peer_link.ifname, timeout_ms=90000)
     after = peer_link.counters()
     _record(record_property, "pmd_tx_to_kernel", tx)
     assert tx["packets"] == N, f"the PMD completed {tx['packets']} of {N} frames"
@@ -46,16 +81,38 @@ def test_pmd_tx_to_kernel_rx_on_the_peer(host, pmd_port, peer_link, record_prope
     assert all_arrived(rx, N), f"the peer's AF_PACKET capture disagrees with the counters: {rx}"
 
 
+RX_SUMS = ("packets", "bytes", "bad", "out_of_order", "lost", "foreign", "desc_errors", "seq_sum", "seq_sqsum")
+
+
+def _receive_paced(host, pmd_port, peer_link) -> tuple:
+    """N frames from the peer's kernel in windows of KERNEL_WINDOW, each received by the PMD
+    before the next is sent (a window fits the PMD's RX ring, so a receiver descheduled for a
+    moment drops nothing); the summed kernel TX and PMD RX results."""
+    tx = {"packets": 0, "bytes": 0, "seconds": 0.0}
+    rx = {key: 0 for key in RX_SUMS}
+    rx["timed_out"] = False
+    while tx["packets"] < N:
+        n = min(KERNEL_WINDOW, N - tx["packets"])
+        sent = host.call("pmd_kernel_tx", ifname=peer_link.ifname, count=n, size=SIZE, seq_start=tx["packets"],
+                         dst=pmd_port.info["mac"], timeout_ms=5000)
+        got = pmd_port.call("pmd_rx", count=n, timeout_ms=5000, expect_seq=tx["packets"])
+        for key in tx:
+            tx[key] += sent[key]
+        for key in RX_SUMS:
+            rx[key] = (rx[key] + got[key]) % (1 << 64)
+        rx["timed_out"] |= got["timed_out"]
+        if sent["packets"] != n or got["timed_out"]:
+            break
+    tx["pps"] = tx["packets"] / tx["seconds"] if tx["seconds"] > 0 else 0.0
+    return tx, rx
+
+
 @pytest.mark.destructive
 def test_kernel_tx_from_the_peer_to_pmd_rx(host, pmd_port, peer_link, record_property):
     wait_link(pmd_port)
+    record_property("path_ready_seconds", round(path_ready_from_kernel(peer_link, pmd_port), 3))
     before = pmd_port.call("pmd_stats")
-    pmd_port.call("pmd_rx_start", count=N, timeout_ms=30000)
-    try:
-        tx = host.call("pmd_kernel_tx", ifname=peer_link.ifname, count=N, size=SIZE,
-                       dst=pmd_port.info["mac"], timeout_ms=5000)
-    finally:
-        rx = pmd_port.call("pmd_rx_wait", timeout_ms=40000)
+    tx, rx = _receive_paced(host, pmd_port, peer_link)
     after = pmd_port.call("pmd_stats")
     _record(record_property, "kernel_tx_to_pmd", tx)
     assert tx["packets"] == N, f"the peer's kernel sent {tx['packets']} of {N}"
@@ -72,6 +129,7 @@ def test_pmd_to_pmd_both_directions(host, pmd_port, peer_port, record_property):
     count = 2 * N
     for name, tx_port, rx_port in (("pmd_to_peer_pmd", pmd_port, peer_port),
                                    ("peer_pmd_to_pmd", peer_port, pmd_port)):
+        record_property(f"{name}_path_ready_seconds", round(path_ready_between(tx_port, rx_port), 3))
         with allure.step(f"{count} x {SIZE} B {tx_port.address} -> {rx_port.address}"):
             res = host.call("pmd_txrx", tx_port=tx_port.port, rx_port=rx_port.port, count=count, size=SIZE,
                             seq_start=0, timeout_ms=5000)

@@ -18,7 +18,7 @@ import pytest
 
 from fixtures.evidence import attach_json
 from fixtures.nics import device, group_or_skip, group_peers, require_dma, require_driver
-from fixtures.pmd import BACKENDS
+from fixtures.pmd import BACKENDS, no_driver_reason
 from nictest.isolation.verdict import parse_faults
 
 pytestmark = [pytest.mark.lab, pytest.mark.restore, pytest.mark.destructive, pytest.mark.whole_group]
@@ -86,22 +86,36 @@ def unexpected_kernel_errors(delta: dict) -> list:
     return sorted(faults | {ln for ln in delta["lines"] if "AER:" in ln or ("DMAR" in ln and "fault" in ln)})
 
 
-def session(host, address: str, driver: str, allow_uio: bool, record_property=None, group: bool = False) -> dict:
-    """bind (with its IOMMU group if `group`) -> open the PMD -> some TX -> close -> restore;
-    restore runs whatever failed."""
+def use_the_device(host, address: str, driver: str, with_pmd: bool, timings: dict) -> None:
+    """With a PMD driver: open the port and send 100 frames. Without one: open the
+    device through its backend (regions, IRQs, config, BAR mapped) and read its config."""
+    if not with_pmd:
+        dev = host.call("pmd_device_open", address=address, backend=BACKENDS[driver])["device_handle"]
+        try:
+            host.call("pmd_device_config", device=dev, offset=0, length=64)
+        finally:
+            host.call("pmd_device_close", device=dev)
+        return
+    port = host.call("pmd_open", address=address, backend=BACKENDS[driver])["port"]
+    try:
+        started = time.monotonic()
+        tx = host.call("pmd_tx", port=port, count=100, size=64, timeout_ms=3000)
+        timings["tx_seconds"] = round(time.monotonic() - started, 3)
+        assert tx["packets"] == 100, tx
+    finally:
+        host.call("pmd_close", port=port)
+
+
+def session(host, address: str, driver: str, allow_uio: bool, record_property=None, group: bool = False,
+            with_pmd: bool = True) -> dict:
+    """bind (with its IOMMU group if `group`) -> use the device (PMD TX, or a driverless open)
+    -> close -> restore; restore runs whatever failed."""
     timings = {}
     started = time.monotonic()
     host.call("bind", address=address, driver=driver, allow_uio=allow_uio, group=group)
     timings["bind_seconds"] = round(time.monotonic() - started, 3)
     try:
-        port = host.call("pmd_open", address=address, backend=BACKENDS[driver])["port"]
-        try:
-            started = time.monotonic()
-            tx = host.call("pmd_tx", port=port, count=100, size=64, timeout_ms=3000)
-            timings["tx_seconds"] = round(time.monotonic() - started, 3)
-            assert tx["packets"] == 100, tx
-        finally:
-            host.call("pmd_close", port=port)
+        use_the_device(host, address, driver, with_pmd, timings)
     finally:
         started = time.monotonic()
         host.call("restore", address=address)
@@ -136,7 +150,11 @@ def test_session_restores_every_field(host, nic, peer, driver, device_evidence, 
     before = steady(host, address)
     others_before = {a: steady(host, a) for a in others}
     attach_json("before", {address: before, **others_before})
-    session(host, address, driver, request.config.getoption("allow_uio"), record_property, group=group)
+    reason = no_driver_reason(host, nic)
+    if reason:
+        record_property("session", f"driverless open ({reason})")
+    session(host, address, driver, request.config.getoption("allow_uio"), record_property, group=group,
+            with_pmd=reason is None)
     after, diff = settled(host, address, before)
     attach_json("after", after)
     assert not diff, f"{address} not restored (before, after): {diff}"

@@ -5,7 +5,9 @@ is touched: the C calls used here fail argument checks before any device access.
 """
 from __future__ import annotations
 
+import errno
 import importlib
+import os
 import shutil
 
 import pytest
@@ -35,16 +37,54 @@ def mod(built, cache_root):
     return pmd_build.load(cache_root)
 
 
-def test_descriptor_layouts(mod):
-    ffi = mod.ffi
-    assert ffi.sizeof("struct pmd_e1000_rx_desc") == 16
-    assert ffi.sizeof("struct pmd_e1000_tx_desc") == 16
-    assert ffi.offsetof("struct pmd_e1000_rx_desc", "length") == 8
-    assert ffi.offsetof("struct pmd_e1000_rx_desc", "status") == 12
-    assert ffi.offsetof("struct pmd_e1000_rx_desc", "errors") == 13
-    assert ffi.offsetof("struct pmd_e1000_tx_desc", "cmd") == 11
-    assert ffi.offsetof("struct pmd_e1000_tx_desc", "status") == 12
+def test_the_header_declares_no_descriptor_layout():
+    """Descriptor formats are the drivers' business (csrc/drivers/), not the public header's."""
+    text = _build.cdef_text()
+    assert "_desc {" not in text and "struct pmd_e1000" not in text
 
+
+def test_every_driver_file_is_compiled():
+    sources = {os.path.relpath(p, _build.CSRC) for p in _build.c_sources()}
+    assert {"port.c", "device.c", "drivers/registry.c", "drivers/e1000.c", "drivers/e1000e.c"} <= sources
+
+
+def test_id_table_maps_ids_to_drivers_and_model_facts(mod):
+    from nictest.pmd import port as pmd_port
+
+    ffi, lib = mod.ffi, mod.lib
+    m = ffi.new("struct pmd_model_info *")
+    table = []
+    while lib.pmd_model_at(len(table), m) == 0:
+        table.append(pmd_port._model_dict(ffi, m))
+    by_id = {(t["vendor"], t["device"]): t for t in table}
+    assert len(by_id) == len(table), "an ID is listed twice"
+    e1000, e1000e = by_id[("8086", "100e")], by_id[("8086", "10d3")]
+    assert (e1000["driver"], e1000["name"], e1000["desc_format"]) == ("e1000", "82540EM", "legacy")
+    assert (e1000e["driver"], e1000e["name"], e1000e["msix_vectors"]) == ("e1000e", "82574L", 5)
+    assert "pcie" in e1000e["flags"] and "pcie" not in e1000["flags"]
+    for t in table:
+        assert t["rx_desc_size"] == t["tx_desc_size"] == 16 and "device" in t["resets"], t
+    assert lib.pmd_model_lookup(0x10EC, 0x8139, m) == -errno.ENOENT
+    text = ffi.string(lib.pmd_last_error()).decode()
+    assert text.startswith("no nictest PMD driver for 10ec:8139; drivers: e1000 (8086:100e 82540EM +")
+    assert "e1000e (8086:10d3 82574L)" in text
+
+
+
+def test_igb_is_in_the_id_table_with_advanced_descriptors(mod):
+    """The 82576 (igb): one models.h line and its board (drivers/igb.c)."""
+    from nictest.pmd import port as pmd_port
+
+    ffi, lib = mod.ffi, mod.lib
+    m = ffi.new("struct pmd_model_info *")
+    assert lib.pmd_model_lookup(0x8086, 0x10C9, m) == 0, ffi.string(lib.pmd_last_error()).decode()
+    igb = pmd_port._model_dict(ffi, m)
+    assert (igb["driver"], igb["name"], igb["desc_format"]) == ("igb", "82576", "advanced")
+    assert (igb["rx_desc_size"], igb["tx_desc_size"], igb["reg_bar"]) == (16, 16, 0)
+    assert (igb["rx_queues"], igb["tx_queues"], igb["msix_vectors"]) == (16, 16, 10)
+    assert "pcie" in igb["flags"] and "device" in igb["resets"]
+    assert lib.pmd_model_lookup(0x10EC, 0x8139, m) == -errno.ENOENT
+    assert "igb (8086:10c9 82576)" in ffi.string(lib.pmd_last_error()).decode()
 
 def test_constants_from_the_header(mod):
     lib = mod.lib
@@ -97,6 +137,10 @@ def test_c_errors_become_pmd_errors(mod, cache_root, monkeypatch):
     err = info.value
     assert err.op == "open" and err.errno == 22
     assert "Invalid argument" in str(err) and "RX ring size 100" in str(err)
+    # A device that does not exist: the driverless open names what to check, nothing is touched.
+    with pytest.raises(PmdError) as info:
+        port_mod.Device("0000:00:99.0", "vfio")
+    assert info.value.op == "device_open" and info.value.errno == 19 and "no iommu_group" in str(info.value)
     # Frame sizes are checked before the AF_PACKET socket is created.
     with pytest.raises(PmdError, match="frame size 20") as info:
         port_mod.kernel_tx("lo", 1, size=20)

@@ -46,12 +46,24 @@ class FakePort:
     def info(self):
         return {"address": self.address, "mac": "52:54:00:00:03:10", "status": 0x283}
 
-    def registers(self):
-        return {"STATUS": 0x283}
+    def register_dump(self):
+        return [{"name": "status", "hw": "STATUS", "offset": 8, "value": 0x283}]
 
     def close(self):
         self.closed = True
         FakePort.closed_order.append(self.address)
+
+
+class FakeDevice:
+    def __init__(self, address, backend="vfio"):
+        self.address, self.backend = address, backend
+        self.closed = False
+
+    def info(self):
+        return {"address": self.address, "bar": 0, "irqs": [{"index": 3, "name": "ERR", "present": False}]}
+
+    def close(self):
+        self.closed = True
 
 
 @pytest.fixture
@@ -59,6 +71,7 @@ def agent(monkeypatch):
     import nictest.pmd
 
     monkeypatch.setattr(nictest.pmd, "Port", FakePort)
+    monkeypatch.setattr(nictest.pmd, "Device", FakeDevice)
     pmd_ops._reset_for_tests()
     FakePort.closed_order = []
     yield Agent(ops=agent_ops.OPS)
@@ -71,7 +84,7 @@ def call(agent, op, **args):
 
 def test_open_info_close(agent):
     opened = call(agent, "pmd_open", address="0000:00:03.0")
-    assert opened["port"] == 1 and opened["registers"] == {"STATUS": 0x283}
+    assert opened["port"] == 1 and opened["registers"] == {"status": 0x283}
     assert call(agent, "pmd_info", port=1)["mac"] == "52:54:00:00:03:10"
     with pytest.raises(errors.StateError, match="already open as PMD port 1"):
         call(agent, "pmd_open", address="0000:00:03.0")
@@ -99,3 +112,18 @@ def test_close_ports_for_an_address(agent):
     call(agent, "pmd_open", address="0000:00:04.0")
     assert pmd_ops.close_ports_for("0000:00:04.0") == 1
     assert pmd_ops.open_ports() == {1: "0000:00:03.0"}
+
+
+def test_a_device_and_a_port_never_share_an_address_or_an_id(agent):
+    dev = call(agent, "pmd_device_open", address="0000:00:03.0")
+    assert dev["device_handle"] == 1 and dev["irqs"][0]["present"] is False
+    with pytest.raises(errors.StateError, match="already open as PMD device 1: pmd_device_close it first"):
+        call(agent, "pmd_open", address="0000:00:03.0")
+    with pytest.raises(errors.StateError, match="no open PMD port 1"):
+        call(agent, "pmd_stats", port=1)  # a device handle is not a port
+    assert call(agent, "pmd_open", address="0000:00:04.0")["port"] == 2
+    with pytest.raises(errors.StateError, match="no open PMD device 2"):
+        call(agent, "pmd_device_info", device=2)
+    assert pmd_ops.close_ports_for("0000:00:03.0") == 1  # the binding layer closes devices too
+    assert call(agent, "pmd_close", port=2)["closed"] is True
+    assert agent._hooks == []

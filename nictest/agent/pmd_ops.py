@@ -2,7 +2,9 @@
 
 The NIC must already be bound (vfio-pci for backend "vfio", uio_pci_generic
 for "uio") by the binding layer; these ops open it, read it and run the C
-packet loops. Ports are numbered handles living in this agent process.
+packet loops. Ports (a NIC a nictest driver drives: rings, DMA) and devices
+(any NIC opened through VFIO/UIO without a driver) are numbered handles living
+in this agent process; one address is open as one of them at a time.
 
 Shutdown: one hook closes every open port (RX/TX off, DMA unmapped, fds
 closed). Agent hooks run newest first, and the hook is re-registered on every
@@ -25,7 +27,7 @@ OptStr = (str, type(None))
 
 class _State:
     def __init__(self) -> None:
-        self.ports: Dict[int, object] = {}
+        self.ports: Dict[int, object] = {}     # Port and Device handles, one id space
         self.next_id = 1
         self.rx_jobs: Dict[int, dict] = {}
         self.hooked_agent = None
@@ -50,15 +52,45 @@ def _hook(agent) -> None:
     agent.on_shutdown(_state.close_all)
 
 
+def _open_handle(handle_id: int, cls, kind: str, opener: str):
+    handle = _state.ports.get(handle_id)
+    if handle is None or not isinstance(handle, cls):
+        ids = sorted(i for i, h in _state.ports.items() if isinstance(h, cls))
+        raise StateError(f"no open PMD {kind} {handle_id}; open {kind}s: {ids or 'none'} ({opener} first)")
+    return handle
+
+
 def _port(port_id: int):
-    port = _state.ports.get(port_id)
-    if port is None:
-        raise StateError(f"no open PMD port {port_id}; open ports: {sorted(_state.ports) or 'none'} (pmd_open first)")
-    return port
+    from nictest.pmd import Port
+
+    return _open_handle(port_id, Port, "port", "pmd_open")
+
+
+def _device(device_id: int):
+    from nictest.pmd import Device
+
+    return _open_handle(device_id, Device, "device", "pmd_device_open")
+
+
+def _add(agent, handle) -> int:
+    handle_id = _state.next_id
+    _state.next_id += 1
+    _state.ports[handle_id] = handle
+    _hook(agent)
+    return handle_id
+
+
+def _refuse_if_open(address: str) -> None:
+    from nictest.pmd import Device
+
+    for handle_id, handle in _state.ports.items():
+        if handle.address == address:
+            kind, closer = ("device", "pmd_device_close") if isinstance(handle, Device) else ("port", "pmd_close")
+            raise StateError(f"{address} is already open as PMD {kind} {handle_id}: {closer} it first")
 
 
 def close_ports_for(address: str) -> int:
-    """Close every port on `address` (for the binding layer before it restores); returns how many."""
+    """Close every port or device on `address` (for the binding layer before it restores); returns how many."""
     n = 0
     for port_id, port in list(_state.ports.items()):
         if port.address == address:
@@ -80,22 +112,97 @@ def pmd_build(agent) -> dict:
 def pmd_open(agent, address, backend="vfio", rx_ring=512, tx_ring=512, iova_base=0) -> dict:
     from nictest import pmd
 
-    for port_id, port in _state.ports.items():
-        if port.address == address:
-            raise StateError(f"{address} is already open as PMD port {port_id}: pmd_close it first")
+    _refuse_if_open(address)
     port = pmd.Port(address, backend=backend, rx_ring=rx_ring, tx_ring=tx_ring, iova_base=iova_base)
-    port_id = _state.next_id
-    _state.next_id += 1
-    _state.ports[port_id] = port
-    _hook(agent)
-    return _info(port_id, port)
+    return _info(_add(agent, port), port)
 
 
 def _info(port_id: int, port) -> dict:
     info = port.info()
     info["port"] = port_id
-    info["registers"] = port.registers()
+    dump = port.register_dump()
+    info["registers"] = {r["name"]: r["value"] for r in dump}   # generic name -> value
+    info["register_dump"] = dump                                 # with the datasheet's names
     return info
+
+
+@op("pmd_models")
+def pmd_models(agent) -> dict:
+    """The PMD's ID table, and the one sentence that lists its drivers."""
+    from nictest import pmd
+
+    table = pmd.models()
+    return {"models": table, "drivers": pmd.drivers_text(table)}
+
+
+@op("pmd_model_for", vendor=str, device=str)
+def pmd_model_for(agent, vendor, device) -> dict:
+    """The ID table's entry for vendor:device (hex), or {"model": None, "drivers": ...}."""
+    from nictest import pmd
+
+    return {"model": pmd.model_for(vendor, device), "drivers": pmd.drivers_text(pmd.models())}
+
+
+@op("pmd_reg", port=int, register=str, value=int)
+def pmd_reg(agent, port, register, value=-1) -> dict:
+    """A register by its generic name ("rx ring base", ...); with value >= 0 write it first."""
+    p = _port(port)
+    if value >= 0:
+        p.reg_write_named(register, value)
+    regs = p.registers()
+    if register not in regs:
+        raise StateError(f"the {p.info()['driver']} driver exports no register {register!r}; it has: {sorted(regs)}")
+    return {"register": register, "value": regs[register]}
+
+
+# --- a device opened without a driver (model-independent VFIO/UIO checks) -----
+
+@op("pmd_device_open", address=str, backend=str)
+def pmd_device_open(agent, address, backend="vfio") -> dict:
+    """Open any NIC through VFIO/UIO with no driver: regions, IRQs, config, its BAR mapped."""
+    from nictest import pmd
+
+    _refuse_if_open(address)
+    dev = pmd.Device(address, backend=backend)
+    info = dev.info()
+    info["device_handle"] = _add(agent, dev)
+    return info
+
+
+@op("pmd_device_info", device=int)
+def pmd_device_info(agent, device) -> dict:
+    return _device(device).info()
+
+
+@op("pmd_device_config", device=int, offset=int, length=int)
+def pmd_device_config(agent, device, offset=0, length=64) -> dict:
+    """Config space bytes read through the backend (VFIO config region / sysfs config), as hex."""
+    return {"offset": offset, "hex": _device(device).config(offset, length).hex()}
+
+
+@op("pmd_device_bar_read", device=int, offset=int)
+def pmd_device_bar_read(agent, device, offset=0) -> dict:
+    """A dword of the mapped BAR through the mapping, and through the fd when the backend can."""
+    from nictest.errors import PmdError
+
+    dev = _device(device)
+    info = dev.info()
+    out = {"bar": info["bar"], "offset": offset, "mapped": dev.bar_read(offset)}
+    try:
+        out["read"] = dev.region_read(info["bar"], offset)
+    except PmdError as exc:
+        out["read"], out["read_error"] = None, str(exc)
+    return out
+
+
+@op("pmd_device_close", device=int)
+def pmd_device_close(agent, device) -> dict:
+    dev = _device(device)
+    _state.ports.pop(device)
+    dev.close()
+    if not _state.ports:
+        agent.cancel_shutdown(_state.close_all)
+    return {"closed": True, "address": dev.address}
 
 
 @op("pmd_info", port=int)
@@ -370,15 +477,31 @@ def net_counters(agent, ifname) -> dict:
 _kernel_rx_jobs: Dict[str, dict] = {}
 
 
+def _capture_sockets(ifname: str) -> int:
+    """AF_PACKET sockets bound to `ifname` for the PMD's ethertype (/proc/net/packet:
+    sk RefCnt Type Proto Iface ..., Proto and Iface as the kernel prints them)."""
+    from nictest.agent.net_ops import netdev_name
+
+    ifindex = _read_int(f"/sys/class/net/{netdev_name(ifname)}/ifindex")
+    n = 0
+    with open("/proc/net/packet") as f:
+        for line in f.readlines()[1:]:
+            cols = line.split()
+            if len(cols) > 4 and cols[3].lower() == "88b5" and cols[4] == str(ifindex):
+                n += 1
+    return n
+
+
 @op("pmd_kernel_rx_start", ifname=str, count=int, timeout_ms=int, expect_seq=int, settle_ms=int)
-def pmd_kernel_rx_start(agent, ifname, count, timeout_ms=5000, expect_seq=0, settle_ms=300) -> dict:
+def pmd_kernel_rx_start(agent, ifname, count, timeout_ms=5000, expect_seq=0, settle_ms=5000) -> dict:
     """AF_PACKET capture on `ifname` in a background thread (the C loop runs without the GIL),
     so the agent can meanwhile make the other side send; collect with pmd_kernel_rx_wait.
-    Returns after settle_ms, by when the capture socket is open."""
+    Returns once the capture socket is bound (seen in /proc/net/packet), at most settle_ms."""
     import time
 
     from nictest import pmd
 
+    sockets_before = _capture_sockets(ifname)
     old = _kernel_rx_jobs.get(ifname)
     if old is not None and old["thread"].is_alive():
         raise StateError(f"{ifname} is already capturing: pmd_kernel_rx_wait first")
@@ -393,7 +516,11 @@ def pmd_kernel_rx_start(agent, ifname, count, timeout_ms=5000, expect_seq=0, set
     job["thread"] = threading.Thread(target=run, name=f"kernel-rx-{ifname}", daemon=True)
     _kernel_rx_jobs[ifname] = job
     job["thread"].start()
-    time.sleep(settle_ms / 1000)
+    deadline = time.monotonic() + settle_ms / 1000
+    while _capture_sockets(ifname) <= sockets_before and job["thread"].is_alive():
+        if time.monotonic() >= deadline:
+            raise StateError(f"the capture socket on {ifname} was not bound within {settle_ms} ms")
+        time.sleep(0.01)
     return {"started": True}
 
 

@@ -14,7 +14,15 @@ from typing import Dict, List, Optional
 from nictest.errors import PmdError
 
 BACKENDS = {"vfio": 1, "uio": 2}
-RESETS = {"none": 0, "vfio": 1, "ctrl_rst": 2}
+RESETS = {"none": 0, "vfio": 1, "device": 2}
+DESC_FORMATS = {1: "legacy", 2: "advanced"}
+MODEL_FLAGS = {1: "msi", 2: "msix", 4: "pcie", 8: "jumbo"}
+VFIO_DEVICE_FLAGS_RESET = 1
+# The generic register names every driver exports (csrc/pmd.h, struct pmd_named_reg).
+REGISTER_NAMES = ("control", "status", "interrupt mask", "rx control", "tx control",
+                  "rx ring base", "rx ring length", "rx head", "rx tail",
+                  "tx ring base", "tx ring length", "tx head", "tx tail",
+                  "mac address", "mac address valid")
 VFIO_REGION_NAMES = ("BAR0", "BAR1", "BAR2", "BAR3", "BAR4", "BAR5", "ROM", "CONFIG", "VGA")
 VFIO_IRQ_NAMES = ("INTX", "MSI", "MSIX", "ERR", "REQ")
 
@@ -80,37 +88,118 @@ def _tx_dict(res: dict) -> dict:
     return res
 
 
-class Port:
-    """One NIC opened by the C driver. Close it explicitly (or use `with`);
+def _device_dict(ffi, info, backend: str) -> dict:
+    """struct pmd_device_info as the dict the agent returns."""
+    regions = []
+    for r in list(info.regions)[: info.num_regions]:
+        name = VFIO_REGION_NAMES[r.index] if r.index < len(VFIO_REGION_NAMES) else f"REGION{r.index}"
+        regions.append({"index": r.index, "name": name, "flags": r.flags, "size": r.size, "offset": r.offset})
+    irqs = []
+    for q in list(info.irqs)[: info.num_irqs]:
+        name = VFIO_IRQ_NAMES[q.index] if q.index < len(VFIO_IRQ_NAMES) else f"IRQ{q.index}"
+        irqs.append({"index": q.index, "name": name, "flags": q.flags, "count": q.count,
+                     "present": bool(q.present)})
+    return {
+        "address": ffi.string(info.address).decode(),
+        "backend": backend,
+        "vendor": f"{info.vendor:04x}",
+        "device": f"{info.device:04x}",
+        "pci_command": info.pci_command,
+        "vfio_api_version": info.vfio_api_version,
+        "iommu_group": info.iommu_group,
+        "device_flags": info.device_flags,
+        "vfio_reset": bool(info.device_flags & VFIO_DEVICE_FLAGS_RESET),
+        "regions": regions,
+        "irqs": irqs,
+        "bar": info.bar_index,
+        "bar_size": info.bar_size,
+    }
+
+
+def _model_dict(ffi, m) -> dict:
+    """struct pmd_model_info: what the ID table says about a model."""
+    return {
+        "vendor": f"{m.vendor:04x}",
+        "device": f"{m.device:04x}",
+        "name": ffi.string(m.name).decode(),
+        "driver": ffi.string(m.driver).decode(),
+        "desc_format": DESC_FORMATS.get(m.desc_format, str(m.desc_format)),
+        "rx_desc_size": m.rx_desc_size,
+        "tx_desc_size": m.tx_desc_size,
+        "reg_bar": m.reg_bar,
+        "max_frame": m.max_frame,
+        "rx_queues": m.rx_queues,
+        "tx_queues": m.tx_queues,
+        "msix_vectors": m.msix_vectors,
+        "resets": [k for k, v in RESETS.items() if m.resets >> v & 1],
+        "flags": [name for bit, name in MODEL_FLAGS.items() if m.flags & bit],
+    }
+
+
+def models() -> List[dict]:
+    """The PMD's ID table: one dict per vendor:device it drives."""
+    mod = _module()
+    ffi, lib = mod.ffi, mod.lib
+    out, m = [], ffi.new("struct pmd_model_info *")
+    while lib.pmd_model_at(len(out), m) == 0:
+        out.append(_model_dict(ffi, m))
+    return out
+
+
+def model_for(vendor: str, device: str) -> Optional[dict]:
+    """The ID table's entry for vendor:device (hex strings), None if no driver takes it."""
+    mod = _module()
+    ffi, lib = mod.ffi, mod.lib
+    m = ffi.new("struct pmd_model_info *")
+    if lib.pmd_model_lookup(int(vendor, 16), int(device, 16), m) < 0:
+        return None
+    return _model_dict(ffi, m)
+
+
+def drivers_text(table: List[dict]) -> str:
+    """"e1000 (8086:100e 82540EM +16 more), e1000e (8086:10d3 82574L)" from models()."""
+    by_driver: Dict[str, List[dict]] = {}
+    for m in table:
+        by_driver.setdefault(m["driver"], []).append(m)
+    parts = []
+    for driver, ms in by_driver.items():
+        more = f" +{len(ms) - 1} more" if len(ms) > 1 else ""
+        parts.append(f"{driver} ({ms[0]['vendor']}:{ms[0]['device']} {ms[0]['name']}{more})")
+    return ", ".join(parts) or "none"
+
+
+class _Handle:
+    """A C handle (device or port) freed by `closer`: close it explicitly (or use `with`);
     the garbage collector closes a forgotten one as a last resort."""
 
-    def __init__(self, address: str, backend: str = "vfio", rx_ring: int = 512, tx_ring: int = 512,
-                 iova_base: int = 0) -> None:
+    kind = "handle"
+    _ctype = _open_fn = _close_fn = _open_op = ""   # set by each subclass
+
+    def __init__(self, address: str, backend: str, *args) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"backend {backend!r}: use one of {', '.join(BACKENDS)}")
         mod = _module()
         self.ffi, self.lib = mod.ffi, mod.lib
         self.address = address
         self.backend = backend
-        self._lock = threading.Lock()  # C ports are not thread-safe: one call at a time
-        out = self.ffi.new("struct pmd_port **")
-        rc = self.lib.pmd_port_open(address.encode(), BACKENDS[backend], rx_ring, tx_ring, iova_base, out)
-        _check(self.lib, self.ffi, "open", rc, f"{address} via {backend}")
-        self._handle = self.ffi.gc(out[0], self.lib.pmd_port_close)
+        self._lock = threading.Lock()  # C handles are not thread-safe: one call at a time
+        out = self.ffi.new(f"{self._ctype} **")
+        rc = getattr(self.lib, self._open_fn)(address.encode(), BACKENDS[backend], *args, out)
+        _check(self.lib, self.ffi, self._open_op, rc, f"{address} via {backend}")
+        self._handle = self.ffi.gc(out[0], getattr(self.lib, self._close_fn))
 
-    # --- lifecycle ---------------------------------------------------------
     @property
     def closed(self) -> bool:
         return self._handle is None
 
     def close(self) -> None:
-        """Stop RX/TX, unmap DMA memory and BAR0, close the fds (idempotent)."""
+        """Stop what runs, unmap what was mapped, close the fds (idempotent)."""
         with self._lock:
             handle, self._handle = self._handle, None
             if handle is not None:
-                self.ffi.release(handle)  # runs pmd_port_close now
+                self.ffi.release(handle)  # runs the C close now
 
-    def __enter__(self) -> "Port":
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
@@ -118,37 +207,66 @@ class Port:
 
     def _h(self, op: str):
         if self._handle is None:
-            raise PmdError(op, 9, f"pmd {op}: port {self.address} is closed")
+            raise PmdError(op, 9, f"pmd {op}: {self.kind} {self.address} is closed")
         return self._handle
 
     def _call(self, op: str, fn, *args) -> int:
         with self._lock:
             return _check(self.lib, self.ffi, op, fn(self._h(op), *args), self.address)
 
+
+class Device(_Handle):
+    """A PCI function opened through VFIO or UIO with no driver: regions, IRQs,
+    config space, its first memory BAR mapped; no DMA memory, no rings."""
+
+    kind = "device"
+    _ctype, _open_fn, _close_fn, _open_op = "struct pmd_device", "pmd_device_open", "pmd_device_close", "device_open"
+
+    def __init__(self, address: str, backend: str = "vfio") -> None:
+        super().__init__(address, backend)
+
+    def info(self) -> dict:
+        info = self.ffi.new("struct pmd_device_info *")
+        self._call("device_info", self.lib.pmd_device_info, info)
+        return _device_dict(self.ffi, info, self.backend)
+
+    def config(self, offset: int, length: int) -> bytes:
+        buf = self.ffi.new("uint8_t[]", length)
+        self._call("device_config", self.lib.pmd_device_config, offset, buf, length)
+        return bytes(self.ffi.buffer(buf, length))
+
+    def bar_read(self, offset: int) -> int:
+        """32 bits of the mapped BAR, read through the mapping."""
+        value = self.ffi.new("uint32_t *")
+        self._call("device_bar_read", self.lib.pmd_device_bar_read, offset, value)
+        return value[0]
+
+    def region_read(self, index: int, offset: int) -> int:
+        """32 bits of region `index`, read through the backend's fd (not the mapping)."""
+        value = self.ffi.new("uint32_t *")
+        self._call("device_region_read", self.lib.pmd_device_region_read, index, offset, value)
+        return value[0]
+
+
+class Port(_Handle):
+    """One NIC opened by the C driver (the ID table found its driver): rings, DMA memory."""
+
+    kind = "port"
+    _ctype, _open_fn, _close_fn, _open_op = "struct pmd_port", "pmd_port_open", "pmd_port_close", "open"
+
+    def __init__(self, address: str, backend: str = "vfio", rx_ring: int = 512, tx_ring: int = 512,
+                 iova_base: int = 0) -> None:
+        super().__init__(address, backend, rx_ring, tx_ring, iova_base)
+
     # --- device information --------------------------------------------------
     def info(self) -> dict:
         info = self.ffi.new("struct pmd_port_info *")
         self._call("info", self.lib.pmd_port_info, info)
-        regions = []
-        for r in list(info.regions)[: info.num_regions]:
-            name = VFIO_REGION_NAMES[r.index] if r.index < len(VFIO_REGION_NAMES) else f"REGION{r.index}"
-            regions.append({"index": r.index, "name": name, "flags": r.flags, "size": r.size, "offset": r.offset})
-        irqs = []
-        for q in list(info.irqs)[: info.num_irqs]:
-            name = VFIO_IRQ_NAMES[q.index] if q.index < len(VFIO_IRQ_NAMES) else f"IRQ{q.index}"
-            irqs.append({"index": q.index, "name": name, "flags": q.flags, "count": q.count})
-        return {
-            "address": self.ffi.string(info.address).decode(),
-            "backend": self.backend,
-            "driver": self.ffi.string(info.driver).decode(),
-            "vendor": f"{info.vendor:04x}",
-            "device": f"{info.device:04x}",
-            "pci_command": info.pci_command,
-            "vfio_api_version": info.vfio_api_version,
-            "iommu_group": info.iommu_group,
-            "regions": regions,
-            "irqs": irqs,
-            "bar0_size": info.bar0_size,
+        out = _device_dict(self.ffi, info.dev, self.backend)
+        model = _model_dict(self.ffi, info.model)
+        out.update({
+            "driver": model["driver"],
+            "model": model,
             "mac": _mac_str(self.ffi.buffer(info.mac, 6)),
             "status": info.status,
             "link_up": bool(info.link_up),
@@ -158,15 +276,25 @@ class Port:
             "dma_bus_base": info.dma_bus_base,
             "rx_ring_bus": info.rx_ring_bus,
             "tx_ring_bus": info.tx_ring_bus,
-        }
+        })
+        return out
 
-    def registers(self) -> Dict[str, int]:
-        """Named registers (no clear-on-read ones), name -> value."""
+    def register_dump(self) -> List[dict]:
+        """Every register the driver exports: {name (generic), hw (datasheet), offset, value}."""
         n = 48
         regs = self.ffi.new("struct pmd_named_reg[]", n)
         count = self.ffi.new("uint32_t *")
         self._call("regs", self.lib.pmd_port_regs, regs, n, count)
-        return {self.ffi.string(r.name).decode(): r.value for r in list(regs)[: count[0]]}
+        return [{"name": self.ffi.string(r.name).decode(), "hw": self.ffi.string(r.hw).decode(),
+                 "offset": r.offset, "value": r.value} for r in list(regs)[: count[0]]]
+
+    def registers(self) -> Dict[str, int]:
+        """Registers by generic name (REGISTER_NAMES and the driver's extras) -> value."""
+        return {r["name"]: r["value"] for r in self.register_dump()}
+
+    def reg_write_named(self, name: str, value: int) -> None:
+        """Write the register a generic name stands for (its low 32 bits for a pair)."""
+        self._call("reg_write", self.lib.pmd_port_reg_write, name.encode(), value)
 
     def stats(self) -> dict:
         """Hardware counters accumulated since open (the device clears them on read)."""
@@ -180,7 +308,8 @@ class Port:
         return {"link_up": bool(up[0]), "status": status[0]}
 
     def reset(self, kind: str = "none") -> None:
-        """Reset ("vfio": VFIO_DEVICE_RESET, "ctrl_rst": CTRL.RST, "none") and re-initialise."""
+        """Reset ("vfio": VFIO_DEVICE_RESET, "device": the driver's software reset, "none"),
+        then re-initialise."""
         if kind not in RESETS:
             raise ValueError(f"reset kind {kind!r}: use one of {', '.join(RESETS)}")
         self._call("reset", self.lib.pmd_port_reset, RESETS[kind])
@@ -279,4 +408,5 @@ def hugepages() -> dict:
     return {"free": free[0], "total": total[0], "size": 2 << 20}
 
 
-__all__: List[str] = ["Port", "hugepages", "kernel_rx", "kernel_tx", "pingpong", "pmd_error", "txrx"]
+__all__: List[str] = ["Device", "Port", "drivers_text", "hugepages", "kernel_rx", "kernel_tx", "model_for", "models",
+                      "pingpong", "pmd_error", "txrx"]

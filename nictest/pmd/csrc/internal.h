@@ -11,6 +11,8 @@
 /* Record a sentence for pmd_last_error() and return -err (err > 0). */
 int pmd_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pmd_clear_error(void);
+/* Run undo(what) after a failed step, keep that step's sentence, return rc. */
+int pmd_fail_undo(int rc, void (*undo)(void *), void *what);
 
 /* ---- hugepage DMA memory (memory.c) ---- */
 struct pmd_dma {
@@ -47,13 +49,71 @@ static inline void pmd_rtt_add(struct pmd_pingpong_result *r, uint64_t rtt, uint
 /* AF_PACKET socket bound to ifname for our ethertype; *fd and the netdev's MAC. */
 int pmd_afpacket_open(const char *ifname, int *fd, uint8_t mac[6]);
 
-/* ---- port and backends ---- */
+/* ---- devices and backends (device.c, vfio.c, uio.c) ---- */
+struct pmd_backend_ops;
+
+/* A PCI function opened through a backend: config space, regions, IRQ info and
+ * its register BAR mapped. No DMA memory, no rings: that is a port. */
+struct pmd_device {
+    const struct pmd_backend_ops *backend;
+    char address[16];
+    /* VFIO */
+    int container_fd, group_fd, device_fd;
+    int group;
+    int api_version;
+    uint32_t device_flags;   /* VFIO_DEVICE_FLAGS_* */
+    uint64_t config_offset;  /* config region offset in device_fd */
+    /* UIO */
+    int config_fd;           /* sysfs config */
+    /* common */
+    volatile uint8_t *bar;   /* the first memory BAR that can be mmap'ed */
+    int bar_index;           /* -1: none */
+    uint64_t bar_size;
+    uint32_t num_regions, num_irqs;
+    struct pmd_region_info regions[PMD_MAX_REGIONS];
+    struct pmd_irq_info irqs[PMD_MAX_IRQS];
+    uint16_t vendor, device, pci_command;
+};
+
+/* What differs between VFIO and UIO. Every function returns 0 or -errno. */
+struct pmd_backend_ops {
+    const char *name;
+    int id;                  /* enum pmd_backend */
+    int iommu;               /* 1: DMA must be mapped (map/unmap), 0: bus = physical */
+    /* fds, region info, config access; sets api_version/group (-1 if none) */
+    int (*open)(struct pmd_device *dev);
+    void (*close)(struct pmd_device *dev);
+    /* IRQ indexes: an index the device lacks is recorded (present 0, count 0) */
+    int (*irq_info)(struct pmd_device *dev);
+    int (*map_bar)(struct pmd_device *dev, uint32_t index, void **virt, uint64_t *size);
+    void (*unmap_bar)(struct pmd_device *dev, void *virt, uint64_t size);
+    int (*config_read)(struct pmd_device *dev, uint32_t off, void *buf, uint32_t len);
+    int (*config_write)(struct pmd_device *dev, uint32_t off, const void *buf, uint32_t len);
+    /* Read a region through the fd (not the mapping); -ENOTSUP if the backend cannot */
+    int (*region_read)(struct pmd_device *dev, uint32_t index, uint64_t off, void *buf, uint32_t len);
+    int (*reset)(struct pmd_device *dev);    /* function reset; -ENOTSUP if none */
+    /* IOMMU backends: map/unmap DMA memory. Others: resolve physical addresses. */
+    int (*map)(struct pmd_device *dev, uint64_t iova, void *virt, uint64_t size);
+    int (*unmap)(struct pmd_device *dev, uint64_t iova, uint64_t size);
+};
+
+extern const struct pmd_backend_ops pmd_vfio_backend;
+extern const struct pmd_backend_ops pmd_uio_backend;
+
+int pmd_device_config_read(struct pmd_device *dev, uint32_t off, void *buf, uint32_t len);
+int pmd_device_config_write(struct pmd_device *dev, uint32_t off, const void *buf, uint32_t len);
+/* PCI command register: set (or clear) bus mastering, read back. */
+int pmd_device_bus_master(struct pmd_device *dev, int on);
+
+/* ---- ports (port.c) ---- */
 struct pmd_driver_ops;
+struct pmd_board;
 
 /* An extra VFIO mapping made by pmd_dma_map (so close unmaps it). */
 struct pmd_extra_map { uint64_t iova, size; };
 #define PMD_MAX_EXTRA_MAPS 32
 
+/* One descriptor ring; the descriptor layout is the driver's business. */
 struct pmd_ring_state {
     void *desc;              /* descriptor ring (hugepage memory) */
     uint64_t desc_bus;
@@ -65,58 +125,34 @@ struct pmd_ring_state {
 };
 
 struct pmd_port {
-    int backend;
-    char address[16];
-    /* VFIO */
-    int container_fd, group_fd, device_fd;
-    int group;
-    int api_version;
-    uint64_t config_offset;  /* config region offset in device_fd */
-    /* UIO */
-    int config_fd;           /* sysfs config (UIO) */
-    /* common */
-    volatile uint8_t *bar0;
-    uint64_t bar0_size;
-    uint32_t num_regions, num_irqs;
-    struct pmd_region_info regions[PMD_MAX_REGIONS];
-    struct pmd_irq_info irqs[PMD_MAX_IRQS];
-    uint16_t vendor, device, pci_command;
+    struct pmd_device *dev;
+    volatile uint8_t *regs;  /* the driver's register BAR (dev->bar) */
+    const struct pmd_board *board;
+    const struct pmd_driver_ops *ops;
     uint8_t mac[6];
     struct pmd_dma dma;
     struct pmd_extra_map extra[PMD_MAX_EXTRA_MAPS];
-    const struct pmd_driver_ops *ops;
     struct pmd_ring_state rx, tx;
     struct pmd_stats stats;  /* accumulated clear-on-read counters */
     int started;
 };
 
-/* Backends: open/close the device, map BAR0, bus mastering, DMA mapping. */
-int pmd_vfio_open(struct pmd_port *port);
-int pmd_vfio_map(struct pmd_port *port, uint64_t iova, void *virt, uint64_t size);
-int pmd_vfio_unmap(struct pmd_port *port, uint64_t iova, uint64_t size);
-int pmd_vfio_reset(struct pmd_port *port);
-void pmd_vfio_close(struct pmd_port *port);
-int pmd_uio_open(struct pmd_port *port);
-void pmd_uio_close(struct pmd_port *port);
-/* PCI config space through the backend (VFIO config region or sysfs config). */
-int pmd_config_read(struct pmd_port *port, uint32_t off, void *buf, uint32_t len);
-int pmd_config_write(struct pmd_port *port, uint32_t off, const void *buf, uint32_t len);
-int pmd_enable_bus_master(struct pmd_port *port);
-
-/* ---- device ops table: one file per NIC family (drivers/) ---- */
+/* ---- drivers: one file per NIC family under drivers/, found by drivers/registry.c ---- */
 typedef uint32_t (*pmd_fill_fn)(void *ctx, uint8_t *buf, uint32_t capacity);
 typedef void (*pmd_recv_fn)(void *ctx, const uint8_t *data, uint32_t len, uint8_t errors);
 
 struct pmd_driver_ops {
     const char *name;
-    /* 1 if this driver handles vendor:device */
-    int (*match)(uint16_t vendor, uint16_t device);
+    uint32_t rx_desc_size;   /* bytes per descriptor of the format the driver uses */
+    uint32_t tx_desc_size;
+    uint32_t ring_align;     /* descriptor ring base/length alignment in bytes */
+    uint32_t ring_max;       /* most descriptors per ring */
     /* Put the device in a known state and bring the rings up (re-initialises
      * every register relied on: resets on the lab do not restore defaults). */
     int (*init)(struct pmd_port *port);
     /* Disable RX and TX and wait until the device stopped using the rings. */
     int (*stop)(struct pmd_port *port);
-    int (*reset)(struct pmd_port *port); /* device-level reset, e.g. CTRL.RST */
+    int (*reset)(struct pmd_port *port); /* the MAC's software reset (PMD_RESET_DEVICE) */
     int (*read_mac)(struct pmd_port *port, uint8_t mac[6]);
     int (*link)(struct pmd_port *port, int *up, uint32_t *status);
     /* Reap completed TX descriptors, fill up to max free ones with fill(),
@@ -129,9 +165,49 @@ struct pmd_driver_ops {
     int (*read_stats)(struct pmd_port *port, struct pmd_stats *acc);
     int (*rx_point_next)(struct pmd_port *port, uint64_t bus);
     int (*tx_raw)(struct pmd_port *port, uint64_t bus, uint32_t len);
-    const struct pmd_named_reg *dump_regs; /* name + offset, terminated by name "" */
+    /* Registers by the generic names of pmd.h (no clear-on-read ones); count or -errno. */
+    int (*dump)(struct pmd_port *port, struct pmd_named_reg *out, uint32_t max);
 };
 
-extern const struct pmd_driver_ops pmd_e1000e_ops;
+/* Per-model facts (Linux: struct e1000_info behind pci_device_id.driver_data). */
+enum pmd_board_flags {
+    PMD_BOARD_HAS_MSI = 1u << 0,
+    PMD_BOARD_HAS_MSIX = 1u << 1,
+    PMD_BOARD_PCIE = 1u << 2,             /* PCIe: VFIO also offers ERR/REQ IRQ indexes */
+    PMD_BOARD_HAS_JUMBO = 1u << 3,
+};
+
+struct pmd_board {
+    const struct pmd_driver_ops *ops;
+    int desc_format;         /* enum pmd_desc_format */
+    uint32_t reg_bar;        /* BAR holding the registers */
+    uint32_t max_frame;      /* largest frame the MAC takes, with FCS (Linux's max_hw_frame_size) */
+    uint32_t rx_queues, tx_queues;
+    uint32_t msix_vectors;   /* 0: no MSI-X */
+    uint32_t resets;         /* bits (1 << enum pmd_reset_kind) the driver can do itself */
+    uint32_t flags;          /* enum pmd_board_flags */
+};
+
+/* The ID table (drivers/registry.c, one line per model in drivers/models.h). */
+struct pmd_model {
+    uint16_t vendor, device;
+    const char *name;        /* e.g. "82540EM" */
+    const struct pmd_board *board;
+};
+extern const struct pmd_model pmd_models[];
+const struct pmd_model *pmd_model_find(uint16_t vendor, uint16_t device);
+/* "e1000 (8086:100e 82540EM, ...), e1000e (...)" for error messages. */
+void pmd_models_describe(char *out, size_t size);
+
+/* Dump helper for drivers: a table of {generic name, hw name, low, high} registers. */
+struct pmd_reg_map {
+    const char *name;        /* generic name, pmd.h */
+    const char *hw;          /* the datasheet's name, e.g. "RDBAL/RDBAH" */
+    uint32_t lo;
+    int32_t hi;              /* -1: a 32-bit register */
+};
+int pmd_dump_map(struct pmd_port *port, const struct pmd_reg_map *map, struct pmd_named_reg *out, uint32_t max);
+int pmd_dump_put(struct pmd_named_reg *out, uint32_t max, uint32_t n, const char *name, const char *hw,
+                 uint32_t offset, uint64_t value);
 
 #endif

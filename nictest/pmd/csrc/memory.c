@@ -29,6 +29,15 @@ int pmd_fail(int err, const char *fmt, ...)
 
 void pmd_clear_error(void) { last_error[0] = '\0'; }
 
+int pmd_fail_undo(int rc, void (*undo)(void *), void *what)
+{
+    char saved[sizeof last_error];
+    snprintf(saved, sizeof saved, "%s", last_error);
+    undo(what); /* may record errors of its own: the first failure is the one to report */
+    snprintf(last_error, sizeof last_error, "%s", saved);
+    return rc;
+}
+
 const char *pmd_last_error(void) { return last_error; }
 
 static int read_long(const char *path, long *value)

@@ -16,7 +16,8 @@
 #include <stddef.h>
 
 /* ---- opaque handles ---------------------------------------------------- */
-struct pmd_port;
+struct pmd_device;           /* a PCI function opened through VFIO or UIO: no driver */
+struct pmd_port;             /* a device driven by a nictest driver: DMA memory, rings */
 
 /* ---- constants --------------------------------------------------------- */
 enum pmd_backend {
@@ -30,15 +31,20 @@ enum pmd_limits {
     PMD_MAX_NAMED_REGS = 48,
     PMD_FRAME_MIN = 60,      /* frame length without FCS */
     PMD_FRAME_MAX = 1514,
-    PMD_BUF_SIZE = 2048,     /* one RX/TX buffer (RCTL.BSIZE 2 KiB) */
+    PMD_BUF_SIZE = 2048,     /* one RX/TX buffer: every driver programs this size */
     PMD_HUGEPAGE_SIZE = 2097152,
     PMD_ETHERTYPE = 0x88B5   /* IEEE local experimental */
 };
 
 enum pmd_reset_kind {
     PMD_RESET_NONE = 0,      /* only re-initialise the registers */
-    PMD_RESET_VFIO = 1,      /* VFIO_DEVICE_RESET (function-level) */
-    PMD_RESET_CTRL_RST = 2   /* CTRL.RST software reset of the MAC */
+    PMD_RESET_VFIO = 1,      /* VFIO_DEVICE_RESET (function-level, when VFIO offers it) */
+    PMD_RESET_DEVICE = 2     /* the driver's software reset of the MAC (e1000: CTRL.RST) */
+};
+
+enum pmd_desc_format {
+    PMD_DESC_LEGACY = 1,     /* Intel legacy RX/TX descriptors (8254x, 82574L) */
+    PMD_DESC_ADVANCED = 2    /* Intel advanced descriptors (82575 and later) */
 };
 
 /* ---- plain result structs ---------------------------------------------- */
@@ -49,28 +55,54 @@ struct pmd_region_info {
     uint64_t offset;         /* offset of the region in the device fd */
 };
 
+/* present 0: the device has no such index (e.g. ERR/REQ on conventional PCI). */
 struct pmd_irq_info {
     uint32_t index;
-    uint32_t flags;
+    uint32_t flags;                      /* MSI 1, MSI-X 2, PCIe 4, jumbo 8 */
     uint32_t count;
+    uint32_t present;
 };
 
-struct pmd_port_info {
+struct pmd_device_info {
     int backend;                         /* enum pmd_backend */
     char address[16];                    /* 0000:00:03.0 */
-    char driver[16];                     /* ops table name, e.g. "e1000e" */
     uint16_t vendor;
     uint16_t device;
-    uint16_t pci_command;                /* after bus mastering was enabled */
+    uint16_t pci_command;                /* as it reads now */
     int vfio_api_version;                /* -1 for UIO */
     int iommu_group;                     /* -1 for UIO */
+    uint32_t device_flags;               /* VFIO_DEVICE_FLAGS_* (RESET 1, PCI 2); 0 for UIO */
     uint32_t num_regions;
     uint32_t num_irqs;
     struct pmd_region_info regions[16];
     struct pmd_irq_info irqs[8];
-    uint64_t bar0_size;
+    int bar_index;                       /* the mapped memory BAR, -1: none */
+    uint64_t bar_size;
+};
+
+/* What the ID table says about a model (drivers/registry.c). */
+struct pmd_model_info {
+    uint16_t vendor;
+    uint16_t device;
+    char name[24];                       /* model, e.g. "82540EM" */
+    char driver[16];                     /* driver, e.g. "e1000" */
+    int desc_format;                     /* enum pmd_desc_format */
+    uint32_t rx_desc_size;
+    uint32_t tx_desc_size;
+    uint32_t reg_bar;
+    uint32_t max_frame;                  /* with FCS (Linux max_hw_frame_size) */
+    uint32_t rx_queues;
+    uint32_t tx_queues;
+    uint32_t msix_vectors;
+    uint32_t resets;                     /* bits 1 << enum pmd_reset_kind the driver does */
+    uint32_t flags;                      /* MSI 1, MSI-X 2, PCIe 4, jumbo 8 */
+};
+
+struct pmd_port_info {
+    struct pmd_device_info dev;
+    struct pmd_model_info model;
     uint8_t mac[6];
-    uint32_t status;                     /* device STATUS register */
+    uint32_t status;                     /* the "status" register (link state) */
     int link_up;
     uint32_t rx_ring_size;
     uint32_t tx_ring_size;
@@ -80,10 +112,17 @@ struct pmd_port_info {
     uint64_t tx_ring_bus;
 };
 
+/* A register by its generic name. Every driver exports at least:
+ *   "control", "status", "interrupt mask", "rx control", "tx control",
+ *   "rx ring base", "rx ring length" (bytes), "rx head", "rx tail",
+ *   "tx ring base", "tx ring length", "tx head", "tx tail",
+ *   "mac address" (the 6 bytes as a big-endian number), "mac address valid" (0/1);
+ * hw is the datasheet's name ("RDBAL/RDBAH"), offset the (low) register. */
 struct pmd_named_reg {
-    char name[16];
+    char name[24];
+    char hw[24];
     uint32_t offset;
-    uint32_t value;
+    uint64_t value;
 };
 
 /* Hardware counters; the device clears them on read, the port accumulates. */
@@ -141,28 +180,6 @@ struct pmd_buffer {
     uint64_t size;
 };
 
-/* Legacy descriptors (82574L datasheet 7.1.4 / 7.2.10.1, same as 8254x).
- * Declared here so tests can check layouts with ffi.sizeof; static-asserted
- * to 16 bytes in drivers/e1000e_regs.h. */
-struct pmd_e1000_rx_desc {
-    uint64_t addr;
-    uint16_t length;
-    uint16_t csum;
-    uint8_t status;          /* DD bit 0, EOP bit 1 */
-    uint8_t errors;
-    uint16_t special;
-};
-
-struct pmd_e1000_tx_desc {
-    uint64_t addr;
-    uint16_t length;
-    uint8_t cso;
-    uint8_t cmd;             /* EOP 0x01, IFCS 0x02, RS 0x08 */
-    uint8_t status;          /* DD bit 0 */
-    uint8_t css;
-    uint16_t special;
-};
-
 /* ---- errors -------------------------------------------------------------- */
 const char *pmd_last_error(void);
 
@@ -170,24 +187,46 @@ const char *pmd_last_error(void);
 /* Free and total 2 MiB hugepages from sysfs. */
 int pmd_hugepages(long *free_pages, long *total_pages);
 
+/* ---- the driver registry ------------------------------------------------- */
+/* Model i of the ID table (0 .. count-1); -ENOENT past the end. */
+int pmd_model_at(uint32_t i, struct pmd_model_info *out);
+/* The model for vendor:device; -ENOENT (and a sentence naming the drivers) if none. */
+int pmd_model_lookup(uint16_t vendor, uint16_t device, struct pmd_model_info *out);
+
+/* ---- raw devices (no driver: VFIO/UIO API only) ----------------------------- */
+/* Open a function bound to vfio-pci (VFIO) or uio_pci_generic (UIO): container,
+ * group, device fd (VFIO) or sysfs files (UIO); region and IRQ info; memory
+ * decoding on; the first memory BAR that can be mmap'ed is mapped. Bus
+ * mastering stays as it is: no DMA memory exists. */
+int pmd_device_open(const char *address, int backend, struct pmd_device **out);
+void pmd_device_close(struct pmd_device *dev);
+int pmd_device_info(struct pmd_device *dev, struct pmd_device_info *info);
+int pmd_device_config(struct pmd_device *dev, uint32_t off, void *buf, uint32_t len);
+/* 32-bit read of the mapped BAR through the mapping / through the backend's fd. */
+int pmd_device_bar_read(struct pmd_device *dev, uint32_t off, uint32_t *value);
+int pmd_device_region_read(struct pmd_device *dev, uint32_t index, uint64_t off, uint32_t *value);
+
 /* ---- ports ----------------------------------------------------------------- */
 /* Open a NIC already bound to vfio-pci (backend VFIO) or uio_pci_generic (UIO):
- * map BAR0, enable bus mastering, allocate hugepage DMA memory, map it for the
- * device (VFIO: at iova_base; 0 means the default 0x10000000), bring up the
- * rings. Ring sizes: powers of two, multiples of 8, 8..4096. */
+ * open it as a device, find its driver in the ID table (-ENOTSUP naming the
+ * drivers if none), enable bus mastering, allocate hugepage DMA memory, map it
+ * for the device (VFIO: at iova_base; 0 means the default 0x10000000), bring
+ * up the rings. Ring sizes: powers of two from 8 to the driver's maximum. */
 int pmd_port_open(const char *address, int backend, uint32_t rx_ring, uint32_t tx_ring,
                   uint64_t iova_base, struct pmd_port **out);
 /* Disable RX/TX, then unmap DMA memory, unmap BAR0, close fds. NULL is a no-op. */
 void pmd_port_close(struct pmd_port *port);
 int pmd_port_info(struct pmd_port *port, struct pmd_port_info *info);
 int pmd_port_regs(struct pmd_port *port, struct pmd_named_reg *out, uint32_t max, uint32_t *count);
+/* Write the register a generic name stands for (its low 32 bits for a pair). */
+int pmd_port_reg_write(struct pmd_port *port, const char *name, uint32_t value);
 int pmd_port_stats(struct pmd_port *port, struct pmd_stats *stats);
 /* Link state; waits up to timeout_ms for link up (0: just read). */
 int pmd_port_link(struct pmd_port *port, uint32_t timeout_ms, int *up, uint32_t *status);
 /* Reset (enum pmd_reset_kind), then re-initialise every register the driver uses. */
 int pmd_port_reset(struct pmd_port *port, int kind);
 
-/* Raw BAR0 access: offset 4-aligned and inside BAR0, else -EINVAL. */
+/* Raw register BAR access: offset 4-aligned and inside the BAR, else -EINVAL. */
 int pmd_reg_read(struct pmd_port *port, uint32_t offset, uint32_t *value);
 int pmd_reg_write(struct pmd_port *port, uint32_t offset, uint32_t value);
 

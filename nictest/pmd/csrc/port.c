@@ -1,4 +1,5 @@
-/* port.c - a port: backend + DMA memory + the matching device ops. */
+/* port.c - a port: a device (device.c) + the driver the ID table names for it
+ * (drivers/registry.c) + hugepage DMA memory + the driver's rings. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -9,15 +10,25 @@
 #include "internal.h"
 #include "regs.h"
 
-static const struct pmd_driver_ops *const drivers[] = {&pmd_e1000e_ops, NULL};
-
 #define SPARE_DMA (2 * PMD_HUGE) /* for pmd_dma_alloc (canaries, scratch) */
+#define RING_PAGE 4096           /* rings start on a page: more than any ring alignment */
 
-static int check_ring(const char *which, uint32_t n)
+static int ring_shape(const char *which, uint32_t n)
 {
-    if (n < 8 || n > 4096 || (n & (n - 1)))
-        return pmd_fail(EINVAL, "%s ring size %u: must be a power of two from 8 to 4096 (a multiple of 8 "
-                                "descriptors keeps the ring length a multiple of 128 bytes)", which, n);
+    if (n == 0 || (n & (n - 1)))
+        return pmd_fail(EINVAL, "%s ring size %u: must be a power of two (the driver sets the range)", which, n);
+    return 0;
+}
+
+static int check_ring(const struct pmd_driver_ops *ops, const char *which, uint32_t n)
+{
+    uint32_t min = 8;
+    while (min * ops->rx_desc_size % ops->ring_align || min * ops->tx_desc_size % ops->ring_align)
+        min *= 2;
+    if (n < min || n > ops->ring_max || (n & (n - 1)))
+        return pmd_fail(EINVAL, "%s ring size %u: the %s driver takes powers of two from %u to %u (a ring "
+                                "length must be a multiple of %u bytes)", which, n, ops->name, min, ops->ring_max,
+                        ops->ring_align);
     return 0;
 }
 
@@ -36,7 +47,7 @@ static int setup_ring(struct pmd_port *port, struct pmd_ring_state *r, uint32_t 
     void *v;
     int rc;
     r->size = size;
-    if ((rc = pmd_dma_take(&port->dma, (uint64_t)size * desc_size, 4096, &r->desc, NULL)) < 0)
+    if ((rc = pmd_dma_take(&port->dma, (uint64_t)size * desc_size, RING_PAGE, &r->desc, NULL)) < 0)
         return rc;
     r->buf = calloc(size, sizeof *r->buf);
     r->buf_bus = calloc(size, sizeof *r->buf_bus);
@@ -57,18 +68,65 @@ static void resolve_ring(struct pmd_port *port, struct pmd_ring_state *r)
         r->buf_bus[i] = pmd_dma_bus(&port->dma, r->buf[i]);
 }
 
+static int find_driver(struct pmd_port *port)
+{
+    struct pmd_device *dev = port->dev;
+    const struct pmd_model *m = pmd_model_find(dev->vendor, dev->device);
+    if (!m) {
+        char known[400];
+        pmd_models_describe(known, sizeof known);
+        return pmd_fail(ENOTSUP, "%s is %04x:%04x: no nictest PMD driver for it; drivers: %s", dev->address,
+                        dev->vendor, dev->device, known);
+    }
+    port->board = m->board;
+    port->ops = m->board->ops;
+    if (dev->bar_index != (int)port->board->reg_bar)
+        return pmd_fail(ENODEV, "%s (%s): the %s driver needs BAR%u mapped, the device offers BAR%d",
+                        dev->address, m->name, port->ops->name, port->board->reg_bar, dev->bar_index);
+    port->regs = dev->bar;
+    return 0;
+}
+
+/* DMA memory: rings + buffers, then spare hugepages for pmd_dma_alloc. */
+static int setup_memory(struct pmd_port *port, uint32_t rx_ring, uint32_t tx_ring, uint64_t iova_base)
+{
+    const struct pmd_driver_ops *ops = port->ops;
+    int rc;
+    uint64_t main_size = (uint64_t)rx_ring * (ops->rx_desc_size + PMD_BUF_SIZE) +
+                         (uint64_t)tx_ring * (ops->tx_desc_size + PMD_BUF_SIZE) + 4 * RING_PAGE;
+    main_size = (main_size + PMD_HUGE - 1) & ~(PMD_HUGE - 1);
+    if ((rc = pmd_dma_create(&port->dma, main_size + SPARE_DMA)) < 0)
+        return rc;
+    if ((rc = setup_ring(port, &port->rx, rx_ring, ops->rx_desc_size)) < 0 ||
+        (rc = setup_ring(port, &port->tx, tx_ring, ops->tx_desc_size)) < 0)
+        return rc;
+    if (port->dma.used > main_size)
+        return pmd_fail(EFAULT, "internal: rings need %llu bytes, %llu reserved",
+                        (unsigned long long)port->dma.used, (unsigned long long)main_size);
+    port->dma.used = main_size; /* the spare hugepages start here */
+    if (port->dev->backend->iommu) {
+        port->dma.iova = iova_base;
+        if ((rc = port->dev->backend->map(port->dev, iova_base, port->dma.virt, main_size)) < 0)
+            return rc;
+        track_map(port, iova_base, main_size);
+    } else if ((rc = pmd_dma_resolve_phys(&port->dma)) < 0) {
+        return rc;
+    }
+    resolve_ring(port, &port->rx);
+    resolve_ring(port, &port->tx);
+    return 0;
+}
+
+static void undo_open(void *port) { pmd_port_close(port); }
+
 int pmd_port_open(const char *address, int backend, uint32_t rx_ring, uint32_t tx_ring, uint64_t iova_base,
                   struct pmd_port **out)
 {
     int rc;
     pmd_clear_error();
     *out = NULL;
-    if (!address || strlen(address) >= sizeof ((struct pmd_port *)0)->address)
-        return pmd_fail(EINVAL, "PCI address must look like 0000:00:03.0");
-    if (backend != PMD_BACKEND_VFIO && backend != PMD_BACKEND_UIO)
-        return pmd_fail(EINVAL, "backend %d: use PMD_BACKEND_VFIO or PMD_BACKEND_UIO", backend);
-    if ((rc = check_ring("RX", rx_ring)) < 0 || (rc = check_ring("TX", tx_ring)) < 0)
-        return rc;
+    if ((rc = ring_shape("RX", rx_ring)) < 0 || (rc = ring_shape("TX", tx_ring)) < 0)
+        return rc; /* before any device file is opened */
     if (iova_base == 0)
         iova_base = PMD_DEFAULT_IOVA;
     if (iova_base & (PMD_HUGE - 1))
@@ -77,86 +135,39 @@ int pmd_port_open(const char *address, int backend, uint32_t rx_ring, uint32_t t
     struct pmd_port *port = calloc(1, sizeof *port);
     if (!port)
         return pmd_fail(ENOMEM, "out of memory");
-    port->backend = backend;
-    strcpy(port->address, address);
-    port->container_fd = port->group_fd = port->device_fd = port->config_fd = -1;
-
-    rc = backend == PMD_BACKEND_VFIO ? pmd_vfio_open(port) : pmd_uio_open(port);
-    if (rc < 0)
-        goto fail;
-    if ((rc = pmd_enable_bus_master(port)) < 0)
-        goto fail;
-    for (int i = 0; drivers[i]; i++)
-        if (drivers[i]->match(port->vendor, port->device))
-            port->ops = drivers[i];
-    if (!port->ops) {
-        rc = pmd_fail(ENOTSUP, "%s is %04x:%04x: no nictest PMD driver for it (known: e1000e 8086:10d3)",
-                      address, port->vendor, port->device);
-        goto fail;
+    if ((rc = pmd_device_open(address, backend, &port->dev)) < 0) {
+        free(port);
+        return rc;
     }
-    if ((rc = port->ops->read_mac(port, port->mac)) < 0)
+    if ((rc = find_driver(port)) < 0 || (rc = check_ring(port->ops, "RX", rx_ring)) < 0 ||
+        (rc = check_ring(port->ops, "TX", tx_ring)) < 0)
         goto fail;
-
-    uint64_t main_size = 4096 + (uint64_t)(rx_ring + tx_ring) * (16 + PMD_BUF_SIZE);
-    main_size = (main_size + 2 * 4096 + PMD_HUGE - 1) & ~(PMD_HUGE - 1);
-    if ((rc = pmd_dma_create(&port->dma, main_size + SPARE_DMA)) < 0)
+    if ((rc = pmd_device_bus_master(port->dev, 1)) < 0 || (rc = port->ops->read_mac(port, port->mac)) < 0)
         goto fail;
-    if ((rc = setup_ring(port, &port->rx, rx_ring, sizeof(struct pmd_e1000_rx_desc))) < 0 ||
-        (rc = setup_ring(port, &port->tx, tx_ring, sizeof(struct pmd_e1000_tx_desc))) < 0)
-        goto fail;
-    if (port->dma.used > main_size) {
-        rc = pmd_fail(EFAULT, "internal: rings need %llu bytes, %llu reserved",
-                      (unsigned long long)port->dma.used, (unsigned long long)main_size);
-        goto fail;
-    }
-    port->dma.used = main_size; /* the spare hugepages start here */
-    if (backend == PMD_BACKEND_VFIO) {
-        port->dma.iova = iova_base;
-        if ((rc = pmd_vfio_map(port, iova_base, port->dma.virt, main_size)) < 0)
-            goto fail;
-        track_map(port, iova_base, main_size);
-    } else if ((rc = pmd_dma_resolve_phys(&port->dma)) < 0) {
-        goto fail;
-    }
-    resolve_ring(port, &port->rx);
-    resolve_ring(port, &port->tx);
-    if ((rc = port->ops->init(port)) < 0)
+    if ((rc = setup_memory(port, rx_ring, tx_ring, iova_base)) < 0 || (rc = port->ops->init(port)) < 0)
         goto fail;
     *out = port;
     return 0;
 fail:
-    {
-        char saved[512];
-        snprintf(saved, sizeof saved, "%s", pmd_last_error());
-        pmd_port_close(port);
-        pmd_fail(-rc, "%s", saved);
-    }
-    return rc;
+    return pmd_fail_undo(rc, undo_open, port);
 }
 
 void pmd_port_close(struct pmd_port *port)
 {
     if (!port)
         return;
+    struct pmd_device *dev = port->dev;
     /* Order matters: the device must stop DMA before its memory goes away. */
-    if (port->bar0 && port->ops)
+    if (port->regs && port->ops)
         port->ops->stop(port);
-    if (port->bar0) {
-        uint16_t cmd;
-        if (pmd_config_read(port, 0x04, &cmd, 2) == 0) {
-            cmd &= (uint16_t)~0x0004; /* bus master off */
-            pmd_config_write(port, 0x04, &cmd, 2);
-        }
-    }
-    if (port->backend == PMD_BACKEND_VFIO && port->container_fd >= 0)
+    if (dev && dev->bar)
+        pmd_device_bus_master(dev, 0);
+    if (dev && dev->backend->iommu)
         for (int i = 0; i < PMD_MAX_EXTRA_MAPS; i++)
             if (port->extra[i].size)
-                pmd_vfio_unmap(port, port->extra[i].iova, port->extra[i].size);
+                dev->backend->unmap(dev, port->extra[i].iova, port->extra[i].size);
     pmd_dma_destroy(&port->dma);
-    if (port->backend == PMD_BACKEND_VFIO)
-        pmd_vfio_close(port);
-    else
-        pmd_uio_close(port);
+    pmd_device_close(dev);
     free(port->rx.buf);
     free(port->rx.buf_bus);
     free(port->tx.buf);
@@ -167,19 +178,11 @@ void pmd_port_close(struct pmd_port *port)
 int pmd_port_info(struct pmd_port *port, struct pmd_port_info *info)
 {
     memset(info, 0, sizeof *info);
-    info->backend = port->backend;
-    snprintf(info->address, sizeof info->address, "%s", port->address);
-    snprintf(info->driver, sizeof info->driver, "%s", port->ops->name);
-    info->vendor = port->vendor;
-    info->device = port->device;
-    info->pci_command = port->pci_command;
-    info->vfio_api_version = port->api_version;
-    info->iommu_group = port->group;
-    info->num_regions = port->num_regions;
-    info->num_irqs = port->num_irqs;
-    memcpy(info->regions, port->regions, sizeof info->regions);
-    memcpy(info->irqs, port->irqs, sizeof info->irqs);
-    info->bar0_size = port->bar0_size;
+    int rc = pmd_device_info(port->dev, &info->dev);
+    if (rc < 0)
+        return rc;
+    if ((rc = pmd_model_lookup(port->dev->vendor, port->dev->device, &info->model)) < 0)
+        return rc;
     memcpy(info->mac, port->mac, 6);
     port->ops->link(port, &info->link_up, &info->status);
     info->rx_ring_size = port->rx.size;
@@ -193,13 +196,55 @@ int pmd_port_info(struct pmd_port *port, struct pmd_port_info *info)
 
 int pmd_port_regs(struct pmd_port *port, struct pmd_named_reg *out, uint32_t max, uint32_t *count)
 {
-    uint32_t n = 0;
-    for (const struct pmd_named_reg *r = port->ops->dump_regs; r->name[0] && n < max; r++, n++) {
-        out[n] = *r;
-        out[n].value = get_reg32(port->bar0, r->offset);
-    }
-    *count = n;
+    pmd_clear_error();
+    int n = port->ops->dump(port, out, max);
+    if (n < 0)
+        return n;
+    *count = (uint32_t)n;
     return 0;
+}
+
+int pmd_port_reg_write(struct pmd_port *port, const char *name, uint32_t value)
+{
+    struct pmd_named_reg regs[PMD_MAX_NAMED_REGS];
+    pmd_clear_error();
+    int n = port->ops->dump(port, regs, PMD_MAX_NAMED_REGS);
+    if (n < 0)
+        return n;
+    for (int i = 0; i < n; i++)
+        if (strcmp(regs[i].name, name) == 0) {
+            set_reg32(port->regs, regs[i].offset, value);
+            return 0;
+        }
+    return pmd_fail(ENOENT, "the %s driver has no register called \"%s\" (pmd_port_regs lists them)",
+                    port->ops->name, name);
+}
+
+/* ---- dump helpers for drivers ---- */
+int pmd_dump_put(struct pmd_named_reg *out, uint32_t max, uint32_t n, const char *name, const char *hw,
+                 uint32_t offset, uint64_t value)
+{
+    if (n >= max)
+        return pmd_fail(ENOSPC, "more than %u named registers", max);
+    memset(&out[n], 0, sizeof out[n]);
+    snprintf(out[n].name, sizeof out[n].name, "%s", name);
+    snprintf(out[n].hw, sizeof out[n].hw, "%s", hw);
+    out[n].offset = offset;
+    out[n].value = value;
+    return (int)n + 1;
+}
+
+int pmd_dump_map(struct pmd_port *port, const struct pmd_reg_map *map, struct pmd_named_reg *out, uint32_t max)
+{
+    int n = 0;
+    for (const struct pmd_reg_map *r = map; r->name; r++) {
+        uint64_t v = get_reg32(port->regs, r->lo);
+        if (r->hi >= 0)
+            v |= (uint64_t)get_reg32(port->regs, (uint32_t)r->hi) << 32;
+        if ((n = pmd_dump_put(out, max, (uint32_t)n, r->name, r->hw, r->lo, v)) < 0)
+            return n;
+    }
+    return n;
 }
 
 int pmd_port_stats(struct pmd_port *port, struct pmd_stats *stats)
@@ -228,27 +273,27 @@ int pmd_port_reset(struct pmd_port *port, int kind)
     port->ops->read_stats(port, &port->stats); /* keep the counts a reset may clear */
     port->ops->stop(port);
     if (kind == PMD_RESET_VFIO) {
-        if (port->backend != PMD_BACKEND_VFIO)
-            return pmd_fail(ENOTSUP, "VFIO_DEVICE_RESET needs the VFIO backend");
-        if ((rc = pmd_vfio_reset(port)) < 0)
+        if ((rc = port->dev->backend->reset(port->dev)) < 0)
             return rc;
-    } else if (kind == PMD_RESET_CTRL_RST) {
+    } else if (kind == PMD_RESET_DEVICE) {
+        if (!(port->board->resets & (1u << PMD_RESET_DEVICE)))
+            return pmd_fail(ENOTSUP, "the %s driver has no software reset", port->ops->name);
         if ((rc = port->ops->reset(port)) < 0)
             return rc;
     } else if (kind != PMD_RESET_NONE) {
-        return pmd_fail(EINVAL, "reset kind %d: use PMD_RESET_NONE, _VFIO or _CTRL_RST", kind);
+        return pmd_fail(EINVAL, "reset kind %d: use PMD_RESET_NONE, _VFIO or _DEVICE", kind);
     }
     /* A function reset may clear the PCI command register: bus mastering again. */
-    if ((rc = pmd_enable_bus_master(port)) < 0)
+    if ((rc = pmd_device_bus_master(port->dev, 1)) < 0)
         return rc;
     return port->ops->init(port);
 }
 
 static int reg_ok(struct pmd_port *port, uint32_t offset)
 {
-    if ((offset & 3) || (uint64_t)offset + 4 > port->bar0_size)
-        return pmd_fail(EINVAL, "register offset 0x%x: must be 4-byte aligned and inside BAR0 (0x%llx bytes)",
-                        offset, (unsigned long long)port->bar0_size);
+    if ((offset & 3) || (uint64_t)offset + 4 > port->dev->bar_size)
+        return pmd_fail(EINVAL, "register offset 0x%x: must be 4-byte aligned and inside BAR%d (0x%llx bytes)",
+                        offset, port->dev->bar_index, (unsigned long long)port->dev->bar_size);
     return 0;
 }
 
@@ -256,7 +301,7 @@ int pmd_reg_read(struct pmd_port *port, uint32_t offset, uint32_t *value)
 {
     int rc = reg_ok(port, offset);
     if (rc == 0)
-        *value = get_reg32(port->bar0, offset);
+        *value = get_reg32(port->regs, offset);
     return rc;
 }
 
@@ -264,7 +309,7 @@ int pmd_reg_write(struct pmd_port *port, uint32_t offset, uint32_t value)
 {
     int rc = reg_ok(port, offset);
     if (rc == 0)
-        set_reg32(port->bar0, offset, value);
+        set_reg32(port->regs, offset, value);
     return rc;
 }
 
@@ -277,8 +322,8 @@ int pmd_dma_alloc(struct pmd_port *port, uint64_t size, struct pmd_buffer *out)
     size = (size + 4095) & ~4095ull; /* whole IOMMU pages, so each buffer maps alone */
     if ((rc = pmd_dma_take(&port->dma, size, 4096, &v, &off)) < 0)
         return rc;
-    if (port->backend == PMD_BACKEND_VFIO) {
-        if ((rc = pmd_vfio_map(port, port->dma.iova + off, v, size)) < 0)
+    if (port->dev->backend->iommu) {
+        if ((rc = port->dev->backend->map(port->dev, port->dma.iova + off, v, size)) < 0)
             return rc;
         if ((rc = track_map(port, port->dma.iova + off, size)) < 0)
             return rc;
@@ -291,13 +336,13 @@ int pmd_dma_map(struct pmd_port *port, uint64_t iova, uint64_t offset, uint64_t 
 {
     int rc;
     pmd_clear_error();
-    if (port->backend != PMD_BACKEND_VFIO)
-        return pmd_fail(ENOTSUP, "DMA mappings need the VFIO backend (UIO has no IOMMU)");
+    if (!port->dev->backend->iommu)
+        return port->dev->backend->map(port->dev, iova, NULL, size); /* says why not */
     if ((iova | offset | size) & 4095 || size == 0 || offset + size > port->dma.size)
         return pmd_fail(EINVAL, "map iova 0x%llx offset 0x%llx size 0x%llx: 4 KiB aligned, inside the %llu bytes of DMA memory",
                         (unsigned long long)iova, (unsigned long long)offset, (unsigned long long)size,
                         (unsigned long long)port->dma.size);
-    if ((rc = pmd_vfio_map(port, iova, port->dma.virt + offset, size)) < 0)
+    if ((rc = port->dev->backend->map(port->dev, iova, port->dma.virt + offset, size)) < 0)
         return rc;
     return track_map(port, iova, size);
 }
@@ -305,12 +350,12 @@ int pmd_dma_map(struct pmd_port *port, uint64_t iova, uint64_t offset, uint64_t 
 int pmd_dma_unmap(struct pmd_port *port, uint64_t iova, uint64_t size)
 {
     pmd_clear_error();
-    if (port->backend != PMD_BACKEND_VFIO)
-        return pmd_fail(ENOTSUP, "DMA mappings need the VFIO backend (UIO has no IOMMU)");
+    if (!port->dev->backend->iommu)
+        return port->dev->backend->unmap(port->dev, iova, size); /* says why not */
     /* Type1 v1 unmaps whole mappings that overlap the range: only allow exact ones. */
     for (int i = 0; i < PMD_MAX_EXTRA_MAPS; i++)
         if (port->extra[i].size == size && port->extra[i].iova == iova) {
-            int rc = pmd_vfio_unmap(port, iova, size);
+            int rc = port->dev->backend->unmap(port->dev, iova, size);
             if (rc == 0)
                 port->extra[i].size = 0;
             return rc;

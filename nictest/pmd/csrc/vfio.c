@@ -1,9 +1,9 @@
-/* vfio.c - the VFIO type1 backend.
+/* vfio.c - the VFIO type1 backend (struct pmd_backend_ops pmd_vfio_backend).
  *
  * container (/dev/vfio/vfio) -> group (/dev/vfio/N, must be viable) ->
- * SET_CONTAINER -> SET_IOMMU(TYPE1) -> device fd; region and IRQ info; BAR0
- * mmap; config space through the config region; DMA mapped at IOVAs the
- * driver chooses; everything mapped is unmapped on close. */
+ * SET_CONTAINER -> SET_IOMMU(TYPE1) -> device fd; region and IRQ info (an
+ * IRQ index the device lacks is recorded, not fatal); BAR mmap; config space
+ * through the config region; DMA mapped at IOVAs the port chooses. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -41,102 +41,146 @@ static int iommu_group_of(const char *address, int *group)
     return 0;
 }
 
-int pmd_vfio_open(struct pmd_port *port)
+static int vfio_open(struct pmd_device *dev)
 {
     char path[64];
     int rc;
 
-    if ((rc = iommu_group_of(port->address, &port->group)) < 0)
+    if ((rc = iommu_group_of(dev->address, &dev->group)) < 0)
         return rc;
-    port->container_fd = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
-    if (port->container_fd < 0) {
+    dev->container_fd = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
+    if (dev->container_fd < 0) {
         int err = errno;
         return pmd_fail(err, "open /dev/vfio/vfio: %s (modprobe vfio-pci; run as root)", strerror(err));
     }
-    port->api_version = ioctl(port->container_fd, VFIO_GET_API_VERSION);
-    if (port->api_version != VFIO_API_VERSION)
-        return pmd_fail(EINVAL, "VFIO API version %d, this driver knows %d", port->api_version, VFIO_API_VERSION);
-    if (ioctl(port->container_fd, VFIO_CHECK_EXTENSION, VFIO_TYPE1_IOMMU) != 1)
+    dev->api_version = ioctl(dev->container_fd, VFIO_GET_API_VERSION);
+    if (dev->api_version != VFIO_API_VERSION)
+        return pmd_fail(EINVAL, "VFIO API version %d, this driver knows %d", dev->api_version, VFIO_API_VERSION);
+    if (ioctl(dev->container_fd, VFIO_CHECK_EXTENSION, VFIO_TYPE1_IOMMU) != 1)
         return pmd_fail(ENOTSUP, "the VFIO container does not support the TYPE1 IOMMU");
 
-    snprintf(path, sizeof path, "/dev/vfio/%d", port->group);
-    port->group_fd = open(path, O_RDWR | O_CLOEXEC);
-    if (port->group_fd < 0) {
+    snprintf(path, sizeof path, "/dev/vfio/%d", dev->group);
+    dev->group_fd = open(path, O_RDWR | O_CLOEXEC);
+    if (dev->group_fd < 0) {
         int err = errno;
         return pmd_fail(err, "open %s: %s (is %s bound to vfio-pci? is the group held by another process?)",
-                        path, strerror(err), port->address);
+                        path, strerror(err), dev->address);
     }
     struct vfio_group_status gs = {.argsz = sizeof gs};
-    if (ioctl(port->group_fd, VFIO_GROUP_GET_STATUS, &gs) < 0) {
+    if (ioctl(dev->group_fd, VFIO_GROUP_GET_STATUS, &gs) < 0) {
         int err = errno;
         return pmd_fail(err, "VFIO_GROUP_GET_STATUS on %s: %s", path, strerror(err));
     }
     if (!(gs.flags & VFIO_GROUP_FLAGS_VIABLE))
         return pmd_fail(EBUSY, "IOMMU group %d is not viable: every device in it must be bound to vfio-pci "
-                               "(or have no driver)", port->group);
-    if (ioctl(port->group_fd, VFIO_GROUP_SET_CONTAINER, &port->container_fd) < 0) {
+                               "(or have no driver)", dev->group);
+    if (ioctl(dev->group_fd, VFIO_GROUP_SET_CONTAINER, &dev->container_fd) < 0) {
         int err = errno;
-        return pmd_fail(err, "VFIO_GROUP_SET_CONTAINER for group %d: %s", port->group, strerror(err));
+        return pmd_fail(err, "VFIO_GROUP_SET_CONTAINER for group %d: %s", dev->group, strerror(err));
     }
-    if (ioctl(port->container_fd, VFIO_SET_IOMMU, VFIO_TYPE1_IOMMU) < 0) {
+    if (ioctl(dev->container_fd, VFIO_SET_IOMMU, VFIO_TYPE1_IOMMU) < 0) {
         int err = errno;
         return pmd_fail(err, "VFIO_SET_IOMMU(TYPE1): %s%s", strerror(err),
                         err == EPERM ? " (no interrupt remapping? see dmesg: allow_unsafe_interrupts)" : "");
     }
-    port->device_fd = ioctl(port->group_fd, VFIO_GROUP_GET_DEVICE_FD, port->address);
-    if (port->device_fd < 0) {
+    dev->device_fd = ioctl(dev->group_fd, VFIO_GROUP_GET_DEVICE_FD, dev->address);
+    if (dev->device_fd < 0) {
         int err = errno;
-        port->device_fd = -1;
-        return pmd_fail(err, "VFIO_GROUP_GET_DEVICE_FD %s: %s", port->address, strerror(err));
+        dev->device_fd = -1;
+        return pmd_fail(err, "VFIO_GROUP_GET_DEVICE_FD %s: %s", dev->address, strerror(err));
     }
 
     struct vfio_device_info di = {.argsz = sizeof di};
-    if (ioctl(port->device_fd, VFIO_DEVICE_GET_INFO, &di) < 0) {
+    if (ioctl(dev->device_fd, VFIO_DEVICE_GET_INFO, &di) < 0) {
         int err = errno;
         return pmd_fail(err, "VFIO_DEVICE_GET_INFO: %s", strerror(err));
     }
-    port->num_regions = di.num_regions < PMD_MAX_REGIONS ? di.num_regions : PMD_MAX_REGIONS;
-    port->num_irqs = di.num_irqs < PMD_MAX_IRQS ? di.num_irqs : PMD_MAX_IRQS;
-    for (uint32_t i = 0; i < port->num_regions; i++) {
+    dev->device_flags = di.flags;
+    dev->num_regions = di.num_regions < PMD_MAX_REGIONS ? di.num_regions : PMD_MAX_REGIONS;
+    dev->num_irqs = di.num_irqs < PMD_MAX_IRQS ? di.num_irqs : PMD_MAX_IRQS;
+    for (uint32_t i = 0; i < dev->num_regions; i++) {
         struct vfio_region_info ri = {.argsz = sizeof ri, .index = i};
-        if (ioctl(port->device_fd, VFIO_DEVICE_GET_REGION_INFO, &ri) < 0) {
+        dev->regions[i].index = i;
+        if (ioctl(dev->device_fd, VFIO_DEVICE_GET_REGION_INFO, &ri) < 0) {
             int err = errno;
-            if (err == EINVAL) { /* e.g. VGA region absent */
-                port->regions[i].index = i;
+            if (err == EINVAL) /* e.g. VGA region absent: recorded as size 0 */
                 continue;
-            }
             return pmd_fail(err, "VFIO_DEVICE_GET_REGION_INFO %u: %s", i, strerror(err));
         }
-        port->regions[i] = (struct pmd_region_info){ri.index, ri.flags, ri.size, ri.offset};
+        dev->regions[i] = (struct pmd_region_info){ri.index, ri.flags, ri.size, ri.offset};
     }
-    for (uint32_t i = 0; i < port->num_irqs; i++) {
-        struct vfio_irq_info ii = {.argsz = sizeof ii, .index = i};
-        if (ioctl(port->device_fd, VFIO_DEVICE_GET_IRQ_INFO, &ii) < 0) {
-            int err = errno;
-            return pmd_fail(err, "VFIO_DEVICE_GET_IRQ_INFO %u: %s", i, strerror(err));
-        }
-        port->irqs[i] = (struct pmd_irq_info){ii.index, ii.flags, ii.count};
-    }
-    if (port->num_regions <= VFIO_PCI_CONFIG_REGION_INDEX)
-        return pmd_fail(ENODEV, "%s: VFIO reports only %u regions, no config region", port->address,
-                        port->num_regions);
-    port->config_offset = port->regions[VFIO_PCI_CONFIG_REGION_INDEX].offset;
-
-    struct pmd_region_info *bar0 = &port->regions[VFIO_PCI_BAR0_REGION_INDEX];
-    if (!(bar0->flags & VFIO_REGION_INFO_FLAG_MMAP) || bar0->size == 0)
-        return pmd_fail(ENOTSUP, "%s: BAR0 (%llu bytes, flags 0x%x) cannot be mmap'ed", port->address,
-                        (unsigned long long)bar0->size, bar0->flags);
-    void *p = mmap(NULL, bar0->size, PROT_READ | PROT_WRITE, MAP_SHARED, port->device_fd, (off_t)bar0->offset);
-    if (p == MAP_FAILED) {
-        int err = errno;
-        return pmd_fail(err, "mmap BAR0 of %s: %s", port->address, strerror(err));
-    }
-    port->bar0 = p;
-    port->bar0_size = bar0->size;
+    if (dev->num_regions <= VFIO_PCI_CONFIG_REGION_INDEX)
+        return pmd_fail(ENODEV, "%s: VFIO reports only %u regions, no config region", dev->address,
+                        dev->num_regions);
+    dev->config_offset = dev->regions[VFIO_PCI_CONFIG_REGION_INDEX].offset;
     return 0;
 }
 
-int pmd_vfio_map(struct pmd_port *port, uint64_t iova, void *virt, uint64_t size)
+/* VFIO lists every index of its PCI ABI (INTx, MSI, MSI-X, ERR, REQ); ERR and
+ * REQ exist only on PCIe functions and answer EINVAL elsewhere. */
+static int vfio_irq_info(struct pmd_device *dev)
+{
+    for (uint32_t i = 0; i < dev->num_irqs; i++) {
+        struct vfio_irq_info ii = {.argsz = sizeof ii, .index = i};
+        dev->irqs[i] = (struct pmd_irq_info){i, 0, 0, 0};
+        if (ioctl(dev->device_fd, VFIO_DEVICE_GET_IRQ_INFO, &ii) < 0) {
+            int err = errno;
+            if (err == EINVAL)
+                continue;
+            return pmd_fail(err, "VFIO_DEVICE_GET_IRQ_INFO %u: %s", i, strerror(err));
+        }
+        dev->irqs[i] = (struct pmd_irq_info){ii.index, ii.flags, ii.count, 1};
+    }
+    return 0;
+}
+
+static int vfio_map_bar(struct pmd_device *dev, uint32_t index, void **virt, uint64_t *size)
+{
+    const struct pmd_region_info *r = &dev->regions[index];
+    void *p = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, dev->device_fd, (off_t)r->offset);
+    if (p == MAP_FAILED) {
+        int err = errno;
+        return pmd_fail(err, "mmap BAR%u of %s: %s", index, dev->address, strerror(err));
+    }
+    *virt = p;
+    *size = r->size;
+    return 0;
+}
+
+static void vfio_unmap_bar(struct pmd_device *dev, void *virt, uint64_t size)
+{
+    munmap(virt, size);
+}
+
+static int vfio_region_rw(struct pmd_device *dev, int write, uint64_t base, uint64_t off, void *buf,
+                          uint32_t len)
+{
+    ssize_t n = write ? pwrite(dev->device_fd, buf, len, (off_t)(base + off))
+                      : pread(dev->device_fd, buf, len, (off_t)(base + off));
+    if (n != (ssize_t)len) {
+        int err = n < 0 ? errno : EIO;
+        return pmd_fail(err, "%s %u bytes at 0x%llx of a VFIO region of %s: %s", write ? "writing" : "reading",
+                        len, (unsigned long long)off, dev->address, strerror(err));
+    }
+    return 0;
+}
+
+static int vfio_config_read(struct pmd_device *dev, uint32_t off, void *buf, uint32_t len)
+{
+    return vfio_region_rw(dev, 0, dev->config_offset, off, buf, len);
+}
+
+static int vfio_config_write(struct pmd_device *dev, uint32_t off, const void *buf, uint32_t len)
+{
+    return vfio_region_rw(dev, 1, dev->config_offset, off, (void *)buf, len);
+}
+
+static int vfio_region_read(struct pmd_device *dev, uint32_t index, uint64_t off, void *buf, uint32_t len)
+{
+    return vfio_region_rw(dev, 0, dev->regions[index].offset, off, buf, len);
+}
+
+static int vfio_map(struct pmd_device *dev, uint64_t iova, void *virt, uint64_t size)
 {
     struct vfio_iommu_type1_dma_map map = {
         .argsz = sizeof map,
@@ -145,7 +189,7 @@ int pmd_vfio_map(struct pmd_port *port, uint64_t iova, void *virt, uint64_t size
         .iova = iova,
         .size = size,
     };
-    if (ioctl(port->container_fd, VFIO_IOMMU_MAP_DMA, &map) < 0) {
+    if (ioctl(dev->container_fd, VFIO_IOMMU_MAP_DMA, &map) < 0) {
         int err = errno;
         return pmd_fail(err, "VFIO_IOMMU_MAP_DMA iova 0x%llx size 0x%llx: %s%s", (unsigned long long)iova,
                         (unsigned long long)size, strerror(err),
@@ -154,10 +198,10 @@ int pmd_vfio_map(struct pmd_port *port, uint64_t iova, void *virt, uint64_t size
     return 0;
 }
 
-int pmd_vfio_unmap(struct pmd_port *port, uint64_t iova, uint64_t size)
+static int vfio_unmap(struct pmd_device *dev, uint64_t iova, uint64_t size)
 {
     struct vfio_iommu_type1_dma_unmap unmap = {.argsz = sizeof unmap, .iova = iova, .size = size};
-    if (ioctl(port->container_fd, VFIO_IOMMU_UNMAP_DMA, &unmap) < 0) {
+    if (ioctl(dev->container_fd, VFIO_IOMMU_UNMAP_DMA, &unmap) < 0) {
         int err = errno;
         return pmd_fail(err, "VFIO_IOMMU_UNMAP_DMA iova 0x%llx size 0x%llx: %s", (unsigned long long)iova,
                         (unsigned long long)size, strerror(err));
@@ -168,71 +212,44 @@ int pmd_vfio_unmap(struct pmd_port *port, uint64_t iova, uint64_t size)
     return 0;
 }
 
-int pmd_vfio_reset(struct pmd_port *port)
+static int vfio_reset(struct pmd_device *dev)
 {
-    if (ioctl(port->device_fd, VFIO_DEVICE_RESET) < 0) {
+    if (!(dev->device_flags & VFIO_DEVICE_FLAGS_RESET))
+        return pmd_fail(ENOTSUP, "%s: VFIO offers no reset for this device (no FLR, PM or bus reset)",
+                        dev->address);
+    if (ioctl(dev->device_fd, VFIO_DEVICE_RESET) < 0) {
         int err = errno;
-        return pmd_fail(err, "VFIO_DEVICE_RESET on %s: %s", port->address, strerror(err));
+        return pmd_fail(err, "VFIO_DEVICE_RESET on %s: %s", dev->address, strerror(err));
     }
     return 0;
 }
 
-void pmd_vfio_close(struct pmd_port *port)
+static void vfio_close(struct pmd_device *dev)
 {
-    if (port->bar0)
-        munmap((void *)port->bar0, port->bar0_size);
-    port->bar0 = NULL;
-    if (port->device_fd >= 0)
-        close(port->device_fd);
-    if (port->group_fd >= 0) {
-        ioctl(port->group_fd, VFIO_GROUP_UNSET_CONTAINER); /* best effort */
-        close(port->group_fd);
+    if (dev->device_fd >= 0)
+        close(dev->device_fd);
+    if (dev->group_fd >= 0) {
+        ioctl(dev->group_fd, VFIO_GROUP_UNSET_CONTAINER); /* best effort */
+        close(dev->group_fd);
     }
-    if (port->container_fd >= 0)
-        close(port->container_fd);
-    port->device_fd = port->group_fd = port->container_fd = -1;
+    if (dev->container_fd >= 0)
+        close(dev->container_fd);
+    dev->device_fd = dev->group_fd = dev->container_fd = -1;
 }
 
-/* Config space: VFIO config region or the UIO sysfs config file. */
-int pmd_config_read(struct pmd_port *port, uint32_t off, void *buf, uint32_t len)
-{
-    int fd = port->backend == PMD_BACKEND_VFIO ? port->device_fd : port->config_fd;
-    off_t base = port->backend == PMD_BACKEND_VFIO ? (off_t)port->config_offset : 0;
-    ssize_t n = pread(fd, buf, len, base + off);
-    if (n != (ssize_t)len) {
-        int err = n < 0 ? errno : EIO;
-        return pmd_fail(err, "reading %u bytes of config space at 0x%x: %s", len, off, strerror(err));
-    }
-    return 0;
-}
-
-int pmd_config_write(struct pmd_port *port, uint32_t off, const void *buf, uint32_t len)
-{
-    int fd = port->backend == PMD_BACKEND_VFIO ? port->device_fd : port->config_fd;
-    off_t base = port->backend == PMD_BACKEND_VFIO ? (off_t)port->config_offset : 0;
-    ssize_t n = pwrite(fd, buf, len, base + off);
-    if (n != (ssize_t)len) {
-        int err = n < 0 ? errno : EIO;
-        return pmd_fail(err, "writing %u bytes of config space at 0x%x: %s", len, off, strerror(err));
-    }
-    return 0;
-}
-
-/* PCI command register (0x04): bit 1 memory space, bit 2 bus master. */
-int pmd_enable_bus_master(struct pmd_port *port)
-{
-    uint16_t cmd;
-    int rc;
-    if ((rc = pmd_config_read(port, 0x00, &port->vendor, 2)) < 0 ||
-        (rc = pmd_config_read(port, 0x02, &port->device, 2)) < 0 ||
-        (rc = pmd_config_read(port, 0x04, &cmd, 2)) < 0)
-        return rc;
-    cmd |= 0x0006;
-    if ((rc = pmd_config_write(port, 0x04, &cmd, 2)) < 0)
-        return rc;
-    if ((rc = pmd_config_read(port, 0x04, &port->pci_command, 2)) < 0)
-        return rc;
-    if (!(port->pci_command & 0x0004))
-        return pmd_fail(EIO, "bus mastering did not stick: PCI command reads 0x%04x", port->pci_command);
-    return 0;
-}
+const struct pmd_backend_ops pmd_vfio_backend = {
+    .name = "vfio",
+    .id = PMD_BACKEND_VFIO,
+    .iommu = 1,
+    .open = vfio_open,
+    .close = vfio_close,
+    .irq_info = vfio_irq_info,
+    .map_bar = vfio_map_bar,
+    .unmap_bar = vfio_unmap_bar,
+    .config_read = vfio_config_read,
+    .config_write = vfio_config_write,
+    .region_read = vfio_region_read,
+    .reset = vfio_reset,
+    .map = vfio_map,
+    .unmap = vfio_unmap,
+};

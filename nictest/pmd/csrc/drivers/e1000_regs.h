@@ -1,0 +1,84 @@
+/* e1000_regs.h - the 8254x (e1000) registers the legacy-descriptor drivers use.
+ * Byte offsets into BAR0 and bit names as in Linux
+ * drivers/net/ethernet/intel/e1000/e1000_hw.h and the PCI/PCI-X Family of
+ * Gigabit Ethernet Controllers Software Developer's Manual (8254x SDM,
+ * section 13 "Register Descriptions"). The 82540 and later MACs have all of
+ * them at these offsets (the 82542 had the rings elsewhere; not driven).
+ * The 82574L (e1000e) keeps every one of them (82574 datasheet section 10):
+ * e1000e_regs.h adds only what it has beyond. */
+#ifndef NICTEST_PMD_E1000_REGS_H
+#define NICTEST_PMD_E1000_REGS_H
+
+/* General (SDM ch. 13; 82574 datasheet 10.2.2) */
+#define E1000_CTRL      0x00000  /* Device Control */
+#define E1000_STATUS    0x00008  /* Device Status */
+#define E1000_CTRL_EXT  0x00018  /* Extended Device Control */
+#define E1000_CTRL_SLU  (1u << 6)   /* Set Link Up */
+#define E1000_CTRL_RST  (1u << 26)  /* Device (software) reset, self-clearing */
+#define E1000_STATUS_LU (1u << 1)   /* Link Up */
+
+/* Interrupts (SDM ch. 13): polling only, all masked */
+#define E1000_ICR       0x000C0  /* Interrupt Cause Read, clear on read */
+#define E1000_ITR       0x000C4  /* Interrupt Throttling */
+#define E1000_IMS       0x000D0  /* Interrupt Mask Set/Read */
+#define E1000_IMC       0x000D8  /* Interrupt Mask Clear */
+
+/* Receive (SDM ch. 13) */
+#define E1000_RCTL      0x00100
+#define E1000_RCTL_EN     (1u << 1)
+#define E1000_RCTL_UPE    (1u << 3)   /* unicast promiscuous */
+#define E1000_RCTL_MPE    (1u << 4)   /* multicast promiscuous */
+#define E1000_RCTL_BAM    (1u << 15)  /* accept broadcast */
+#define E1000_RCTL_SECRC  (1u << 26)  /* strip Ethernet CRC */
+/* BSIZE 00 with BSEX 0 = 2048-byte buffers; DTYP 00 = legacy descriptors */
+#define E1000_RCTL_VALUE (E1000_RCTL_EN | E1000_RCTL_UPE | E1000_RCTL_MPE | E1000_RCTL_BAM | E1000_RCTL_SECRC)
+#define E1000_RDBAL     0x02800
+#define E1000_RDBAH     0x02804
+#define E1000_RDLEN     0x02808
+#define E1000_RDH       0x02810
+#define E1000_RDT       0x02818
+#define E1000_RDTR      0x02820  /* RX delay timer */
+#define E1000_RADV      0x0282C  /* RX absolute delay timer */
+#define E1000_RXCSUM    0x05000  /* 0: csum field stays the packet checksum */
+#define E1000_RAL0      0x05400
+#define E1000_RAH0      0x05404
+#define E1000_RAH_AV    (1u << 31)  /* address valid */
+
+/* Transmit (SDM ch. 13) */
+#define E1000_TCTL      0x00400
+#define E1000_TCTL_EN   (1u << 1)
+#define E1000_TCTL_PSP  (1u << 3)   /* pad short packets */
+#define E1000_TCTL_CT_SHIFT   4     /* collision threshold */
+#define E1000_TCTL_COLD_SHIFT 12    /* collision distance */
+#define E1000_TCTL_VALUE (E1000_TCTL_EN | E1000_TCTL_PSP | (0x0Fu << E1000_TCTL_CT_SHIFT) | (0x3Fu << E1000_TCTL_COLD_SHIFT))
+#define E1000_TIPG      0x00410
+/* IPGT 8, IPGR1 8, IPGR2 6: Linux e1000's DEFAULT_82543_TIPG_* for copper,
+ * the same as e1000e's DEFAULT_TIPG_* for the 82574L */
+#define E1000_TIPG_VALUE 0x00602008u
+#define E1000_TDBAL     0x03800
+#define E1000_TDBAH     0x03804
+#define E1000_TDLEN     0x03808
+#define E1000_TDH       0x03810
+#define E1000_TDT       0x03818
+#define E1000_TIDV      0x03820  /* TX interrupt delay */
+#define E1000_TADV      0x0382C  /* TX absolute interrupt delay */
+
+/* Statistics (SDM ch. 13, statistics): clear on read; 64-bit ones clear when the high half is read */
+#define E1000_CRCERRS   0x04000
+#define E1000_MPC       0x04010
+#define E1000_GPRC      0x04074
+#define E1000_GPTC      0x04080
+#define E1000_GORCL     0x04088
+#define E1000_GORCH     0x0408C
+#define E1000_GOTCL     0x04090
+#define E1000_GOTCH     0x04094
+#define E1000_RNBC      0x040A0
+
+/* Legacy descriptor bits (SDM ch. 3; layouts in legacy.h) */
+#define E1000_RXD_STAT_DD  0x01
+#define E1000_RXD_STAT_EOP 0x02
+#define E1000_TXD_CMD_EOP  0x01
+#define E1000_TXD_CMD_IFCS 0x02
+#define E1000_TXD_CMD_RS   0x08
+#define E1000_TXD_STAT_DD  0x01
+#endif
