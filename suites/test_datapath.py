@@ -115,7 +115,9 @@ def test_kernel_tx_from_the_peer_to_pmd_rx(host, pmd_port, peer_link, record_pro
     tx, rx = _receive_paced(host, pmd_port, peer_link)
     after = pmd_port.call("pmd_stats")
     _record(record_property, "kernel_tx_to_pmd", tx)
-    assert tx["packets"] == N, f"the peer's kernel sent {tx['packets']} of {N}"
+    assert tx["packets"] == N, (f"stopped after {tx['packets']} of {N} frames sent by the peer's kernel "
+                                f"(a window was not received in full); PMD RX so far {rx}, "
+                                f"PMD counters before {before}, after {after}")
     assert rx["bad"] == 0 and rx["desc_errors"] == 0, rx
     assert all_arrived(rx, N), f"the PMD did not receive every frame exactly once: {rx}"
     assert after["rx_packets"] - before["rx_packets"] >= N, (before, after)
