@@ -134,3 +134,22 @@ def test_restore_is_idempotent_after_a_crash_before_any_write(kernel):
     restorer.restore(kernel.root, entry, kernel.journal, use_udev=False, timeout=2)
     assert kernel.writes == [("sys/bus/pci/devices/0000:00:03.0/driver_override", "\n")]
     assert kernel.journal.read(NIC) is None
+
+
+def test_put_back_accepts_udevs_own_rename_to_the_saved_name(tmp_path, monkeypatch):
+    """udev renamed eth0 -> enp0s3 between our read and our rename: nothing left to do."""
+    from nictest.errors import BindError
+    (tmp_path / "sys/class/net/enp0s3").mkdir(parents=True)
+
+    def gone(*args):
+        raise BindError("`ip link set dev eth0 name enp0s3` failed (1): Cannot find device \"eth0\"")
+
+    monkeypatch.setattr(netstate, "set_link", lambda name, up: None)
+    monkeypatch.setattr(netstate, "run_ip", gone)
+    monkeypatch.setattr(netstate, "addresses", lambda name: [])
+    assert netstate.put_back(tmp_path, "eth0", {"netdev": "enp0s3"}) == []
+    # Still an error when the saved name did not appear: then the rename really failed.
+    (tmp_path / "sys/class/net/enp0s3").rmdir()
+    (tmp_path / "sys/class/net/eth0").mkdir()
+    with pytest.raises(BindError):
+        netstate.put_back(tmp_path, "eth0", {"netdev": "enp0s3"})

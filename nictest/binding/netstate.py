@@ -93,9 +93,17 @@ def put_back(root: PathLike, current: str, saved: Dict[str, Any]) -> List[str]:
     changed = []
     name = saved.get("netdev") or current
     if current != name:
-        set_link(current, False)
-        run_ip("link", "set", "dev", current, "name", name)
-        changed.append(f"renamed {current} -> {name}")
+        try:
+            set_link(current, False)
+            run_ip("link", "set", "dev", current, "name", name)
+            changed.append(f"renamed {current} -> {name}")
+        except (BindError, OSError):
+            # udev may finish its own rename to the saved name between our read and our
+            # rename (seen with 8139cp): that is the name we wanted, on the same device.
+            if not (os.path.exists(under(root, "sys/class/net", name))
+                    and not os.path.exists(under(root, "sys/class/net", current))):
+                raise
+            log.info("%s was renamed %s by udev meanwhile", current, name)
     base = under(root, "sys/class/net", name)
     if saved.get("mac") and (read_text(os.path.join(base, "address")) or "").lower() != saved["mac"].lower():
         run_ip("link", "set", "dev", name, "address", saved["mac"])
