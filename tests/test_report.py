@@ -149,8 +149,11 @@ def test_the_overview_lists_the_suites_and_the_total(report):
     assert png_size(png) == WINDOW
     text = parse(dump_dom(report.url())).text()
     assert f"{len(report.outcomes)} test cases" in text, text[:2000]
-    # The Suites widget names the parent suites of the inner run (suites, tests.inner).
-    assert re.search(r"Suites \d+ items total.*\bsuites \d+.*\btests\.inner \d+", text), text[:2000]
+    # The Suites widget names the parent suites of the inner run: its one host, holding every test.
+    assert re.search(rf"Suites 1 items? total {re.escape(report.host_name)} {len(report.outcomes)}\b", text), text[:2000]
+    # The Environment panel names the host (kernel, IOMMU) and the nictest version.
+    assert re.search(rf"Environment nictest \S+.*\b{re.escape(report.host_name)} kernel \S+, IOMMU (on|off)", text), \
+        text[:2000]
 
 
 def test_the_probe_attachment_is_rendered_on_its_test_page(report):
