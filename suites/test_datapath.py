@@ -16,6 +16,7 @@ import pytest
 
 from fixtures.pmd import (
     all_arrived,
+    ensure_built,
     path_ready_between,
     path_ready_from_kernel,
     path_ready_to_kernel,
@@ -146,6 +147,9 @@ def test_kernel_path_on_the_same_pair(host, nic, peer, record_property):
     """The reference figure: both NICs on their kernel driver, AF_PACKET send -> AF_PACKET capture."""
     if not nic.get("netdev"):
         pytest.fail(f"{nic['address']} has no netdev: it should be on its kernel driver", pytrace=False)
+    # The AF_PACKET loops live in the PMD's C library: build it first (with the build's own
+    # timeout), not inside the capture's start, which only waits a few seconds for its socket.
+    ensure_built(host)
     near = peer_up(host, nic)
     try:
         far = peer_up(host, peer)
