@@ -9,6 +9,7 @@
 
 #include "../internal.h"
 #include "../regs.h"
+#include "e1000_family.h"
 #include "igb_regs.h"
 
 #define RESET_TIMEOUT_MS 100
@@ -16,29 +17,6 @@
 #define MDIC_TIMEOUT_MS 10
 #define LINK_TIMEOUT_MS 3000   /* auto-negotiation: QEMU's takes 500 ms of guest time */
 #define RESET_SETTLE_US 1000   /* datasheet 4.2.1.6.1: >= 1 ms before using the device */
-
-static int igb_read_mac(struct pmd_port *port, uint8_t mac[6])
-{
-    uint32_t ral = get_reg32(port->regs, IGB_RAL0);
-    uint32_t rah = get_reg32(port->regs, IGB_RAH0);
-    if (!(rah & IGB_RAH_AV))
-        return pmd_fail(ENODATA, "RAH0 = 0x%08x: address-valid bit clear, no MAC programmed", rah);
-    for (int i = 0; i < 4; i++)
-        mac[i] = (uint8_t)(ral >> (8 * i));
-    mac[4] = (uint8_t)rah;
-    mac[5] = (uint8_t)(rah >> 8);
-    return 0;
-}
-
-static int igb_link(struct pmd_port *port, int *up, uint32_t *status)
-{
-    uint32_t s = get_reg32(port->regs, IGB_STATUS);
-    if (status)
-        *status = s;
-    if (up)
-        *up = !!(s & IGB_STATUS_LU);
-    return 0;
-}
 
 static void sleep_us(long us)
 {
@@ -295,21 +273,6 @@ static int igb_rx_point_next(struct pmd_port *port, uint64_t bus)
     return 0;
 }
 
-static int igb_read_stats(struct pmd_port *port, struct pmd_stats *acc)
-{
-    volatile uint8_t *bar = port->regs;
-    acc->crc_errors += get_reg32(bar, IGB_CRCERRS);
-    acc->rx_missed += get_reg32(bar, IGB_MPC);
-    acc->rx_no_buffer += get_reg32(bar, IGB_RNBC);
-    acc->rx_packets += get_reg32(bar, IGB_GPRC);
-    acc->tx_packets += get_reg32(bar, IGB_GPTC);
-    uint64_t lo = get_reg32(bar, IGB_GORCL);
-    acc->rx_bytes += lo | ((uint64_t)get_reg32(bar, IGB_GORCH) << 32);
-    lo = get_reg32(bar, IGB_GOTCL);
-    acc->tx_bytes += lo | ((uint64_t)get_reg32(bar, IGB_GOTCH) << 32);
-    return 0;
-}
-
 /* The generic names (pmd.h) on the 82576, queue 0; no clear-on-read registers. */
 static const struct pmd_reg_map igb_regs[] = {
     {"control", "CTRL", IGB_CTRL, -1},
@@ -362,12 +325,12 @@ static const struct pmd_driver_ops igb_ops = {
     .init = igb_init,
     .stop = igb_stop,
     .reset = igb_reset,
-    .read_mac = igb_read_mac,
-    .link = igb_link,
+    .read_mac = e1000_family_read_mac,
+    .link = e1000_family_link,
     .tx_burst = igb_tx_burst,
     .tx_clean = igb_tx_clean,
     .rx_burst = igb_rx_burst,
-    .read_stats = igb_read_stats,
+    .read_stats = e1000_family_read_stats,
     .rx_point_next = igb_rx_point_next,
     .tx_raw = igb_tx_raw,
     .dump = igb_dump,

@@ -12,29 +12,6 @@
 #define RESET_TIMEOUT_MS 100
 #define STOP_SETTLE_US 2000
 
-int legacy_read_mac(struct pmd_port *port, uint8_t mac[6])
-{
-    uint32_t ral = get_reg32(port->regs, E1000_RAL0);
-    uint32_t rah = get_reg32(port->regs, E1000_RAH0);
-    if (!(rah & E1000_RAH_AV))
-        return pmd_fail(ENODATA, "RAH0 = 0x%08x: address-valid bit clear, no MAC programmed", rah);
-    for (int i = 0; i < 4; i++)
-        mac[i] = (uint8_t)(ral >> (8 * i));
-    mac[4] = (uint8_t)rah;
-    mac[5] = (uint8_t)(rah >> 8);
-    return 0;
-}
-
-int legacy_link(struct pmd_port *port, int *up, uint32_t *status)
-{
-    uint32_t s = get_reg32(port->regs, E1000_STATUS);
-    if (status)
-        *status = s;
-    if (up)
-        *up = !!(s & E1000_STATUS_LU);
-    return 0;
-}
-
 int legacy_stop(struct pmd_port *port)
 {
     volatile uint8_t *bar = port->regs;
@@ -221,21 +198,6 @@ int legacy_rx_point_next(struct pmd_port *port, uint64_t bus)
         return pmd_fail(EBUSY, "the next RX descriptor is already complete: receive pending frames first");
     d->addr = bus;
     pmd_barrier();
-    return 0;
-}
-
-int legacy_read_stats(struct pmd_port *port, struct pmd_stats *acc)
-{
-    volatile uint8_t *bar = port->regs;
-    acc->crc_errors += get_reg32(bar, E1000_CRCERRS);
-    acc->rx_missed += get_reg32(bar, E1000_MPC);
-    acc->rx_no_buffer += get_reg32(bar, E1000_RNBC);
-    acc->rx_packets += get_reg32(bar, E1000_GPRC);
-    acc->tx_packets += get_reg32(bar, E1000_GPTC);
-    uint64_t lo = get_reg32(bar, E1000_GORCL);
-    acc->rx_bytes += lo | ((uint64_t)get_reg32(bar, E1000_GORCH) << 32);
-    lo = get_reg32(bar, E1000_GOTCL);
-    acc->tx_bytes += lo | ((uint64_t)get_reg32(bar, E1000_GOTCH) << 32);
     return 0;
 }
 

@@ -6,6 +6,7 @@
 #define NICTEST_PMD_LEGACY_H
 #include <stdint.h>
 #include "../internal.h"
+#include "e1000_family.h"
 
 /* Legacy descriptors (8254x SDM ch. 3, 82574 datasheet 7.1.4 / 7.2.10.1). */
 struct legacy_rx_desc {
@@ -39,22 +40,19 @@ int legacy_rings_start(struct pmd_port *port);
 
 int legacy_stop(struct pmd_port *port);
 int legacy_reset(struct pmd_port *port);
-int legacy_read_mac(struct pmd_port *port, uint8_t mac[6]);
-int legacy_link(struct pmd_port *port, int *up, uint32_t *status);
 int legacy_tx_burst(struct pmd_port *port, uint32_t max, pmd_fill_fn fill, void *ctx);
 int legacy_tx_clean(struct pmd_port *port);
 int legacy_rx_burst(struct pmd_port *port, uint32_t max, pmd_recv_fn recv, void *ctx);
-int legacy_read_stats(struct pmd_port *port, struct pmd_stats *acc);
 int legacy_rx_point_next(struct pmd_port *port, uint64_t bus);
 int legacy_tx_raw(struct pmd_port *port, uint64_t bus, uint32_t len);
 int legacy_dump(struct pmd_port *port, struct pmd_named_reg *out, uint32_t max);
 
 /* The ops every legacy-ring driver shares; the driver adds .name, .init and .dump. */
-#define LEGACY_RING_OPS                                                                            \
-    .rx_desc_size = sizeof(struct legacy_rx_desc), .tx_desc_size = sizeof(struct legacy_tx_desc), \
-    .ring_align = 128, /* RDLEN/TDLEN: multiples of 128 bytes */                                  \
-    .ring_max = 4096, .stop = legacy_stop, .reset = legacy_reset, .read_mac = legacy_read_mac,     \
-    .link = legacy_link, .tx_burst = legacy_tx_burst, .tx_clean = legacy_tx_clean,                 \
-    .rx_burst = legacy_rx_burst, .read_stats = legacy_read_stats,                                  \
+#define LEGACY_RING_OPS                                                                              \
+    .rx_desc_size = sizeof(struct legacy_rx_desc), .tx_desc_size = sizeof(struct legacy_tx_desc),    \
+    .ring_align = 128, /* RDLEN/TDLEN: multiples of 128 bytes */                                     \
+    .ring_max = 4096, .stop = legacy_stop, .reset = legacy_reset, .read_mac = e1000_family_read_mac, \
+    .link = e1000_family_link, .tx_burst = legacy_tx_burst, .tx_clean = legacy_tx_clean,             \
+    .rx_burst = legacy_rx_burst, .read_stats = e1000_family_read_stats,                              \
     .rx_point_next = legacy_rx_point_next, .tx_raw = legacy_tx_raw
 #endif
