@@ -123,10 +123,7 @@ def _parse_nics(source: str, name: str, raw: list) -> tuple:
         where = f"{name}.nic[{i}]"
         if not isinstance(item, dict):
             raise _fail(source, where, "must be a table")
-        unknown = set(item) - _NIC_KEYS
-        if unknown:
-            raise _fail(source, where, f"unknown key(s) {', '.join(sorted(unknown))}; "
-                                       f"known: {', '.join(sorted(_NIC_KEYS))}")
+        _refuse_unknown(source, where, item, _NIC_KEYS)
         model = item.get("model")
         if model not in QEMU_DEVICES:
             raise _fail(source, where, f"model {model!r}: one of {', '.join(QEMU_DEVICES)}")
@@ -182,18 +179,28 @@ def _parse_nics(source: str, name: str, raw: list) -> tuple:
     return tuple(nics), tuple(root_ports)
 
 
-def _build(source: str, name: str, raw: dict, bundled: dict) -> LabProfile:
+def _refuse_unknown(source: str, where: str, table: dict, known: set) -> None:
+    unknown = set(table) - known
+    if unknown:
+        raise _fail(source, where, f"unknown key(s) {', '.join(sorted(unknown))}; "
+                                   f"known: {', '.join(sorted(known))}")
+
+
+def _with_like(source: str, name: str, raw: dict, earlier: dict) -> dict:
+    """The lab's keys, checked, over those of the lab its `like` names (from `earlier`)."""
     if not isinstance(raw, dict):
         raise _fail(source, name, "must be a table")
-    unknown = set(raw) - _LAB_KEYS
-    if unknown:
-        raise _fail(source, name, f"unknown key(s) {', '.join(sorted(unknown))}; "
-                                  f"known: {', '.join(sorted(_LAB_KEYS))}")
-    if "like" in raw:
-        base = bundled.get(raw["like"])
-        if base is None:
-            raise _fail(source, name, f"like = {raw['like']!r}: no such lab above it")
-        raw = {**base, **{k: v for k, v in raw.items() if k != "like"}}
+    _refuse_unknown(source, name, raw, _LAB_KEYS)
+    if "like" not in raw:
+        return raw
+    base = earlier.get(raw["like"])
+    if base is None:
+        raise _fail(source, name, f"like = {raw['like']!r}: no such lab above it")
+    return {**base, **{k: v for k, v in raw.items() if k != "like"}}
+
+
+def _build(source: str, name: str, raw: dict) -> LabProfile:
+    """A LabProfile from one lab's keys (`like` already applied)."""
     for key, kind in (("iommu", bool), ("ssh_port", int)):
         if not isinstance(raw.get(key), kind):
             raise _fail(source, f"{name}.{key}", f"required ({kind.__name__})")
@@ -211,9 +218,8 @@ def _load_bundled() -> dict:
     raw_all = tomllib.loads(BUNDLED.read_text())
     profiles, raws = {}, {}
     for name, raw in raw_all.items():
-        profiles[name] = _build(BUNDLED.name, name, raw, raws)
-        raws[name] = raw if "like" not in raw else {**raws[raw["like"]],
-                                                    **{k: v for k, v in raw.items() if k != "like"}}
+        raws[name] = _with_like(BUNDLED.name, name, raw, raws)
+        profiles[name] = _build(BUNDLED.name, name, raws[name])
     ports = {}
     for p in profiles.values():
         if p.ssh_port in ports:
@@ -237,7 +243,7 @@ def load_file(path: str | Path) -> LabProfile:
     name = raw.pop("name", path.stem)
     if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
         raise _fail(str(path), "name", "letters, digits, - and _ (it names the run directory)")
-    return _build(str(path), name, raw, {})
+    return _build(str(path), name, _with_like(str(path), name, raw, {}))
 
 
 def profile(name: str) -> LabProfile:
