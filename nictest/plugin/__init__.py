@@ -7,6 +7,7 @@ and stopped at the end unless --keep-lab or they were running before.
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -169,6 +170,7 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(allure.sub_suite(item.module.__name__.rsplit(".", 1)[-1]))
 
 
+@functools.lru_cache(maxsize=1)  # two git calls, asked for by JUnit and by Allure
 def nictest_version() -> str:
     """The git commit nictest runs from (what a qualification report must name)."""
     import subprocess
