@@ -61,19 +61,24 @@ def test_device_written_data_lands_exactly_there(pmd_port, peer_port, record_pro
     before = pmd_port.call("pmd_stats")
     per_size = TOTAL // len(SIZES)
     counts = [per_size + (1 if i < TOTAL % len(SIZES) else 0) for i in range(len(SIZES))]
+    window = pmd_port.info["rx_ring"] // 2   # frames per burst: half the receiver's RX ring
     seq, results = 0, []
     for size, count in zip(SIZES, counts):
-        with allure.step(f"{count} x {size} B peer -> NIC under test"):
-            res = pmd_port.host.call("pmd_txrx", tx_port=peer_port.port, rx_port=pmd_port.port,
-                                     count=count, size=size, seq_start=seq, timeout_ms=5000)
-        rx = res["rx"]
-        results.append({"size": size, "count": count, "sent": res["tx"]["packets"], "received": rx["packets"],
-                        "bad": rx["bad"], "desc_errors": rx["desc_errors"], "foreign": rx["foreign"]})
-        assert res["tx"]["packets"] == count, f"{size} B: the peer sent {res['tx']['packets']} of {count}"
-        assert rx["bad"] == 0 and rx["desc_errors"] == 0, f"{size} B: corrupted frames: {rx}"
-        assert rx["bytes"] == count * size, f"{size} B: {rx['bytes']} bytes received, want {count * size}"
-        assert all_arrived(rx, count, seq), f"{size} B: not every sequence number arrived exactly once: {rx}"
-        seq += count
+        # In windows smaller than the RX ring: a device that drops frames for a full ring
+        # (QEMU's 82540EM does, a busy host makes the receiver late) loses nothing by design.
+        for start in range(0, count, window):
+            n = min(window, count - start)
+            with allure.step(f"{n} x {size} B peer -> NIC under test"):
+                res = pmd_port.host.call("pmd_txrx", tx_port=peer_port.port, rx_port=pmd_port.port,
+                                         count=n, size=size, seq_start=seq, timeout_ms=5000)
+            rx = res["rx"]
+            results.append({"size": size, "count": n, "sent": res["tx"]["packets"], "received": rx["packets"],
+                            "bad": rx["bad"], "desc_errors": rx["desc_errors"], "foreign": rx["foreign"]})
+            assert res["tx"]["packets"] == n, f"{size} B: the peer sent {res['tx']['packets']} of {n}"
+            assert rx["bad"] == 0 and rx["desc_errors"] == 0, f"{size} B: corrupted frames: {rx}"
+            assert rx["bytes"] == n * size, f"{size} B: {rx['bytes']} bytes received, want {n * size}"
+            assert all_arrived(rx, n, seq), f"{size} B: not every sequence number arrived exactly once: {rx}"
+            seq += n
     allure.attach(json.dumps(results, indent=1), "per size", allure.attachment_type.JSON)
     stats = pmd_port.call("pmd_stats")
     record_property("dma_packets", seq)
