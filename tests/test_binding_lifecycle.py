@@ -140,6 +140,11 @@ def test_put_back_accepts_udevs_own_rename_to_the_saved_name(tmp_path, monkeypat
     """udev renamed eth0 -> enp0s3 between our read and our rename: nothing left to do."""
     from nictest.errors import BindError
     (tmp_path / "sys/class/net/enp0s3").mkdir(parents=True)
+    (tmp_path / "sys/class/net/enp0s3/ifindex").write_text("3\n")
+    ifindex_before = {"eth0": "3\n"}
+    real_read_int = netstate.read_int
+    monkeypatch.setattr(netstate, "read_int", lambda path: int(ifindex_before["eth0"]) if str(path).endswith(
+        "net/eth0/ifindex") else real_read_int(path))
 
     def gone(*args):
         raise BindError("`ip link set dev eth0 name enp0s3` failed (1): Cannot find device \"eth0\"")
@@ -148,8 +153,7 @@ def test_put_back_accepts_udevs_own_rename_to_the_saved_name(tmp_path, monkeypat
     monkeypatch.setattr(netstate, "run_ip", gone)
     monkeypatch.setattr(netstate, "addresses", lambda name: [])
     assert netstate.put_back(tmp_path, "eth0", {"netdev": "enp0s3"}) == []
-    # Still an error when the saved name did not appear: then the rename really failed.
-    (tmp_path / "sys/class/net/enp0s3").rmdir()
-    (tmp_path / "sys/class/net/eth0").mkdir()
+    # Still an error when the saved name belongs to another netdev: then the rename really failed.
+    (tmp_path / "sys/class/net/enp0s3/ifindex").write_text("7\n")
     with pytest.raises(BindError):
         netstate.put_back(tmp_path, "eth0", {"netdev": "enp0s3"})

@@ -93,15 +93,15 @@ def put_back(root: PathLike, current: str, saved: Dict[str, Any]) -> List[str]:
     changed = []
     name = saved.get("netdev") or current
     if current != name:
+        ifindex = read_int(under(root, "sys/class/net", current, "ifindex"))
         try:
             set_link(current, False)
             run_ip("link", "set", "dev", current, "name", name)
             changed.append(f"renamed {current} -> {name}")
         except (BindError, OSError):
             # udev may finish its own rename to the saved name between our read and our
-            # rename (seen with 8139cp): that is the name we wanted, on the same device.
-            if not (os.path.exists(under(root, "sys/class/net", name))
-                    and not os.path.exists(under(root, "sys/class/net", current))):
+            # rename (seen with 8139cp): the name we wanted, on the same device (same ifindex).
+            if ifindex is None or read_int(under(root, "sys/class/net", name, "ifindex")) != ifindex:
                 raise
             log.info("%s was renamed %s by udev meanwhile", current, name)
     base = under(root, "sys/class/net", name)

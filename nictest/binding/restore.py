@@ -15,10 +15,12 @@ from typing import Any, Dict, List, Optional
 from nictest.binding import netstate, state, sysfs_write
 from nictest.binding.journal import Journal
 from nictest.binding.udev import DEFAULT_TIMEOUT, Watch
-from nictest.errors import BindError, NictestError
+from nictest.errors import BindError, NictestError, UdevTimeout
 from nictest.pci.sysfs import PathLike
 
 log = logging.getLogger("nictest.binding")
+# Seconds to let udev finish naming a re-probed netdev before nictest renames it itself.
+RENAME_GRACE = 2.0
 
 
 def restore(root: PathLike, entry: Dict[str, Any], journal: Optional[Journal],
@@ -77,6 +79,13 @@ def _net_side(root: PathLike, address: str, saved: Dict[str, Any], watch: Watch,
         return bool(names) and (name in names or watch.saw("add", "net") or not watch.use_udev)
 
     watch.wait(named, f"netdev {name} to come back", timeout)
+    if name not in state.netdevs(root, address) and watch.use_udev:
+        # udev may still be renaming it to the saved name (its add event can come first):
+        # give it a moment before renaming it ourselves.
+        try:
+            watch.wait(lambda: name in state.netdevs(root, address), f"udev to name {name}", RENAME_GRACE)
+        except UdevTimeout:
+            pass
     current = state.netdevs(root, address)
     current_name = name if name in current else current[0]
     changed = netstate.put_back(root, current_name, saved)
