@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import struct
 from pathlib import Path
 from typing import Dict, Iterable, Optional, Sequence, Tuple
@@ -237,3 +238,53 @@ def build_lab_host(root: os.PathLike, iommu: bool = True) -> FakeSysfs:
     for iface in ("enp0s2", "enp0s3"):
         fake.link_local_only(iface)
     return fake
+
+
+class FakeKernel:
+    """Applies the sysfs writes bind/restore make (driver_override, <driver>/unbind,
+    drivers_probe) to a FakeSysfs tree the way the kernel would.
+
+    `kernel_driver` probes a device with no override; a probe by it recreates the
+    device's netdev from `netdevs` (address -> (name, MAC)); a vfio-pci probe makes
+    /dev/vfio/<iommu_group>. `fail_probe_of = (address, driver)` fails that probe
+    with EINVAL. `before_write(path)` runs before each write (the journal-first checks).
+    """
+
+    def __init__(self, fake: "FakeSysfs", kernel_driver: str, netdevs: Dict[str, Tuple[str, str]],
+                 iommu_group: int, before_write=None) -> None:
+        self.fake, self.root = fake, fake.root
+        self.kernel_driver, self.netdevs, self.iommu_group = kernel_driver, netdevs, iommu_group
+        self.before_write = before_write
+        self.fail_probe_of: Optional[Tuple[str, str]] = None
+        self.writes: list = []
+
+    def record(self, address: str, path: str, value: str) -> None:
+        self.writes.append((address, path, value))
+
+    def write(self, root, path: str, value: str) -> None:
+        from nictest.binding import state
+        if self.before_write is not None:
+            self.before_write(path)
+        address = path.split("/")[-2] if path.endswith("driver_override") else value
+        self.record(address, path, value)
+        device = self.fake._device_dirs[address]
+        if path.endswith("driver_override"):
+            (device / "driver_override").write_text((value.strip() or "(null)") + "\n")
+        elif path.endswith("/unbind"):
+            os.unlink(device / "driver")
+            os.unlink(self.root / "sys/bus/pci/drivers" / path.split("/")[-2] / address)
+            for name in state.netdevs(self.root, address):
+                shutil.rmtree(device / "net" / name)
+                os.unlink(self.root / "sys/class/net" / name)
+        elif path.endswith("drivers_probe"):
+            driver = state.override(self.root, address) or self.kernel_driver
+            if (address, driver) == self.fail_probe_of:
+                raise OSError(22, "Invalid argument")
+            self.fake.bind(address, driver)
+            if driver == "vfio-pci":
+                (self.root / "dev/vfio").mkdir(parents=True, exist_ok=True)
+                (self.root / f"dev/vfio/{self.iommu_group}").write_text("")
+            elif address in self.netdevs:
+                name, mac = self.netdevs[address]
+                self.fake.add_netdev(name, pci=address, mac=mac, operstate="down", carrier=None)
+                (self.root / f"sys/class/net/{name}/flags").write_text("0x1002\n")

@@ -6,11 +6,10 @@ bridge, all three in IOMMU group 6, a virtio management NIC carrying the session
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 
-from fakesysfs import FakeSysfs
+from fakesysfs import FakeKernel, FakeSysfs
 from nictest.agent import binding_ops
 from nictest.agent import ops as agent_ops
 from nictest.agent.server import Agent
@@ -26,41 +25,20 @@ GROUP = 6
 OWNER = {"controller": "t", "pid": 1, "since": "now"}
 
 
-class GroupKernel:
-    """Applies bind/restore's sysfs writes the way the kernel would, for every device of the tree."""
+class GroupKernel(FakeKernel):
+    """The fake kernel of the whole tree; each write checks the group's journal entry came first."""
 
     def __init__(self, root, fake, journal):
-        self.root, self.fake, self.journal = root, fake, journal
-        self.writes, self.fail_probe_of = [], None  # fail_probe_of: (address, driver)
+        super().__init__(fake, "e1000", NETDEVS, GROUP, before_write=self._journal_first)
+        self.journal = journal
 
-    def write(self, root, path, value):
+    def _journal_first(self, path):
         entry = self.journal.entry_for(NIC_A) if self.journal else None
         assert entry is not None and {m["address"] for m in entry["members"]} == {NIC_A, NIC_B}, \
             f"sysfs write {path} before the group's journal entry recorded both members"
-        address = value if not path.endswith("driver_override") else path.split("/")[-2]
+
+    def record(self, address, path, value):
         self.writes.append((address, path.split("/")[-1], value))
-        device = self.fake._device_dirs[address]
-        if path.endswith("driver_override"):
-            (device / "driver_override").write_text((value.strip() or "(null)") + "\n")
-        elif path.endswith("/unbind"):
-            driver = path.split("/")[-2]
-            os.unlink(device / "driver")
-            os.unlink(self.root / "sys/bus/pci/drivers" / driver / address)
-            for name in state.netdevs(self.root, address):
-                shutil.rmtree(device / "net" / name)
-                os.unlink(self.root / "sys/class/net" / name)
-        elif path.endswith("drivers_probe"):
-            driver = state.override(self.root, address) or "e1000"
-            if (address, driver) == self.fail_probe_of:
-                raise OSError(22, "Invalid argument")
-            self.fake.bind(address, driver)
-            if driver == "vfio-pci":
-                (self.root / "dev/vfio").mkdir(parents=True, exist_ok=True)
-                (self.root / f"dev/vfio/{GROUP}").write_text("")
-            else:
-                name, mac = NETDEVS[address]
-                self.fake.add_netdev(name, pci=address, mac=mac, operstate="down", carrier=None)
-                (self.root / f"sys/class/net/{name}/flags").write_text("0x1002\n")
 
     def order(self, step):
         """The devices, in order, that got `step` (driver_override / unbind / drivers_probe)."""

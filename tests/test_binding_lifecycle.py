@@ -1,12 +1,10 @@
 """bind/restore against a fake kernel on a synthetic tree: order of steps, rollback, verification."""
 from __future__ import annotations
 
-import os
-import shutil
 
 import pytest
 
-from fakesysfs import FakeSysfs
+from fakesysfs import FakeKernel, FakeSysfs
 from nictest.binding import bind as binder
 from nictest.binding import netstate, restore as restorer, safety, state, sysfs_write
 from nictest.binding.journal import Journal
@@ -16,42 +14,18 @@ NIC = "0000:00:03.0"
 MAC = "52:54:00:00:00:03"
 
 
-class FakeKernel:
-    """Applies the sysfs writes bind/restore make the way the kernel would, on a FakeSysfs tree."""
+class LifecycleKernel(FakeKernel):
+    """The fake kernel of one NIC, with `ip` faked too; each write checks the journal entry came first."""
 
-    def __init__(self, root, journal, fail_probe_of=None, mac_after_restore=MAC):
-        self.root, self.journal = root, journal
-        self.fake = FakeSysfs.__new__(FakeSysfs)
-        self.fake.root = root
-        self.fake._device_dirs = {NIC: root / "sys/devices/pci0000:00" / NIC}
-        self.fail_probe_of, self.mac_after_restore = fail_probe_of, mac_after_restore
-        self.writes, self.ip_calls = [], []
+    def __init__(self, fake, journal):
+        super().__init__(fake, "e1000e", {NIC: ("enp0s3", MAC)}, 3, before_write=self._journal_first)
+        self.journal, self.ip_calls = journal, []
 
-    def write(self, root, path, value):
+    def _journal_first(self, path):
         assert self.journal.read(NIC) is not None, "a sysfs write happened before the journal entry"
+
+    def record(self, address, path, value):
         self.writes.append((path, value))
-        device = self.fake._device_dirs[NIC]
-        if path.endswith("driver_override"):
-            (device / "driver_override").write_text((value.strip() or "(null)") + "\n")
-        elif path.endswith("/unbind"):
-            driver = path.split("/")[-2]
-            os.unlink(device / "driver")
-            os.unlink(self.root / "sys/bus/pci/drivers" / driver / value)
-            for name in state.netdevs(self.root, NIC):
-                shutil.rmtree(device / "net" / name)
-                os.unlink(self.root / "sys/class/net" / name)
-        elif path.endswith("drivers_probe"):
-            override = state.override(self.root, NIC)
-            driver = override or "e1000e"
-            if driver == self.fail_probe_of:
-                raise OSError(22, "Invalid argument")
-            self.fake.bind(NIC, driver)
-            if driver == "vfio-pci":
-                (self.root / "dev/vfio").mkdir(parents=True, exist_ok=True)
-                (self.root / "dev/vfio/3").write_text("")
-            elif driver == "e1000e":
-                self.fake.add_netdev("enp0s3", pci=NIC, mac=self.mac_after_restore, operstate="down", carrier=None)
-                (self.root / "sys/class/net/enp0s3/flags").write_text("0x1002\n")
 
     def run_ip(self, *args):
         self.ip_calls.append(args)
@@ -75,7 +49,7 @@ def kernel(tmp_path, monkeypatch):
     fake.add_netdev("enp0s3", pci=NIC, mac=MAC, operstate="down", carrier=None)
     (root / "sys/class/net/enp0s3/flags").write_text("0x1002\n")
     journal = Journal(str(tmp_path / "journal"))
-    kern = FakeKernel(root, journal)
+    kern = LifecycleKernel(fake, journal)
     monkeypatch.setattr(sysfs_write, "write", kern.write)
     monkeypatch.setattr(netstate, "run_ip", kern.run_ip)
     monkeypatch.setattr(netstate, "set_link", kern.set_link)
@@ -108,7 +82,7 @@ def test_bind_then_restore(kernel):
 
 
 def test_failed_probe_rolls_back_to_the_kernel_driver(kernel):
-    kernel.fail_probe_of = "vfio-pci"  # the lab2 trap, had safety not caught it
+    kernel.fail_probe_of = (NIC, "vfio-pci")  # the lab2 trap, had safety not caught it
     with pytest.raises(BindError) as failed:
         do_bind(kernel)
     message = str(failed.value)
@@ -120,7 +94,7 @@ def test_failed_probe_rolls_back_to_the_kernel_driver(kernel):
 
 def test_unverified_restore_keeps_the_journal_entry(kernel):
     do_bind(kernel)
-    kernel.mac_after_restore = "52:54:00:99:99:99"  # and `ip link set address` (faked) changes nothing
+    kernel.netdevs[NIC] = ("enp0s3", "52:54:00:99:99:99")  # and `ip link set address` (faked) changes nothing
     with pytest.raises(BindError, match=r"MAC is 52:54:00:99:99:99, expected 52:54:00:00:00:03.*journal entry is kept"):
         restorer.restore(kernel.root, kernel.journal.read(NIC), kernel.journal, use_udev=False, timeout=2)
     assert ("link", "set", "dev", "enp0s3", "address", MAC) in kernel.ip_calls
