@@ -91,6 +91,34 @@ class FakeSysfs:
         self._link(driver_dir / address, self._device_dirs[address])
         self._link(self._device_dirs[address] / "driver", driver_dir)
 
+    def add_sriov(self, pf: str, total_vfs: int, offset: int, stride: int, vf_device: str,
+                  autoprobe: bool = True) -> None:
+        """The PF's SR-IOV attributes, no VF enabled yet (FakeKernel makes VFs on sriov_numvfs writes)."""
+        for name, value in (("sriov_totalvfs", total_vfs), ("sriov_numvfs", 0), ("sriov_offset", offset),
+                            ("sriov_stride", stride), ("sriov_vf_device", vf_device),
+                            ("sriov_drivers_autoprobe", int(autoprobe))):
+            (self._device_dirs[pf] / name).write_text(f"{value}\n")
+
+    def add_vf(self, pf: str, index: int, address: str, vf_device: str, driver: Optional[str],
+               iommu_group: Optional[int]) -> Path:
+        """VF `index` of `pf`: a sibling of the PF with physfn/virtfn<index> links, as the kernel makes."""
+        above = self._device_dirs[pf].parent
+        bridge = next((a for a, d in self._device_dirs.items() if d == above), None)  # None: on a root bus
+        path = self.add_pci(address, device=vf_device, driver=driver, iommu_group=iommu_group, parent=bridge)
+        self._link(path / "physfn", self._device_dirs[pf])
+        self._link(self._device_dirs[pf] / f"virtfn{index}", path)
+        return path
+
+    def remove_pci(self, address: str) -> None:
+        """Take a device out of the tree (and every link to it)."""
+        path = os.path.realpath(self._device_dirs.pop(address))
+        for folder, dirs, files in os.walk(self.root):  # symlinks are not followed
+            for name in dirs + files:
+                link = os.path.join(folder, name)
+                if os.path.islink(link) and os.path.realpath(link) == path:
+                    os.unlink(link)
+        shutil.rmtree(path)
+
     def enable_iommu_class(self, name: str = "dmar0") -> None:
         """An IOMMU class device (sys/class/iommu/<name>), as intel_iommu=on makes."""
         target = self.root / "sys/devices/virtual/iommu" / name
@@ -257,16 +285,42 @@ class FakeKernel:
         self.before_write = before_write
         self.fail_probe_of: Optional[Tuple[str, str]] = None
         self.writes: list = []
+        # VFs an sriov_numvfs write makes: {pf: (VF kernel driver, first VF's IOMMU group,
+        # the addresses they appear at, or None for where offset and stride put them)}
+        self.vf_setup: Dict[str, Tuple[str, int, Optional[list]]] = {}
 
     def record(self, address: str, path: str, value: str) -> None:
         self.writes.append((address, path, value))
+
+    def _numvfs(self, pf: str, count: int) -> None:
+        """The PF driver's sriov_configure as the kernel runs it: N -> M with both non-zero is EBUSY."""
+        from nictest.pci.sriov import read_sriov
+        sriov = read_sriov(self.root, pf)
+        if count and sriov.num_vfs:
+            raise OSError(16, "Device or resource busy")
+        if count > sriov.total_vfs:
+            raise OSError(34, "Numerical result out of range")
+        device_dir = self.fake._device_dirs[pf]
+        vf_driver, group, placed = self.vf_setup[pf]
+        if count == 0:
+            for index, vf in enumerate(sriov.vfs):
+                self.fake.remove_pci(vf)
+        else:
+            autoprobe = sriov.drivers_autoprobe
+            for index, vf in enumerate(placed or sriov.vf_addresses(count)):
+                self.fake.add_vf(pf, index, vf, sriov.vf_device, vf_driver if autoprobe else None, group + index)
+        (device_dir / "sriov_numvfs").write_text(f"{count}\n")
 
     def write(self, root, path: str, value: str) -> None:
         from nictest.binding import state
         if self.before_write is not None:
             self.before_write(path)
-        address = path.split("/")[-2] if path.endswith("driver_override") else value
+        per_device = path.endswith("driver_override") or path.endswith("sriov_numvfs")
+        address = path.split("/")[-2] if per_device else value
         self.record(address, path, value)
+        if path.endswith("sriov_numvfs"):
+            self._numvfs(address, int(value))
+            return
         device = self.fake._device_dirs[address]
         if path.endswith("driver_override"):
             (device / "driver_override").write_text((value.strip() or "(null)") + "\n")

@@ -25,7 +25,7 @@ from nictest.agent.ops import op
 from nictest.binding import bind as binder
 from nictest.binding import group as grouper
 from nictest.binding import restore as restorer
-from nictest.binding import safety
+from nictest.binding import safety, sriov
 from nictest.binding.drivers import modprobe_dry_run
 from nictest.binding.journal import Journal, is_group, member_addresses
 from nictest.binding.locks import DeviceLock, Locks
@@ -78,15 +78,15 @@ class BindingState:
 
     def restore_held(self, address: str, entry: Optional[Dict[str, Any]]) -> Dict[str, Any]:
         covered = member_addresses(entry) if entry is not None else [address]
-        pmd_ops = sys.modules.get("nictest.agent.pmd_ops")
-        if pmd_ops is not None:
-            # An open port keeps /dev/vfio/N busy: unbinding vfio-pci would block on it.
-            for member in covered:
-                pmd_ops.close_ports_for(member)
+        for member in covered:
+            close_ports(member)
         try:
             if entry is None:
                 return {"address": address, "restored": False, "reason": "no journal entry: nothing to restore"}
-            if is_group(entry):
+            if sriov.is_sriov(entry):
+                from nictest.agent import sriov_ops  # its VFs' entries first, then sriov_numvfs
+                result = sriov_ops.remove_vfs(self, entry)
+            elif is_group(entry):
                 result = grouper.restore_group(self.root, entry, self.journal, use_udev=self.use_udev)
             else:
                 result = restorer.restore(self.root, entry, self.journal, use_udev=self.use_udev)
@@ -123,6 +123,14 @@ class BindingState:
             if address in self.held or not self.locks.is_free(address):
                 return "held"
         return "persistent" if entry.get("persistent") else "stale"
+
+
+def close_ports(address: str) -> None:
+    """Close the PMD ports open on `address`: an open port keeps /dev/vfio/N busy and unbinding
+    vfio-pci would block on it."""
+    pmd_ops = sys.modules.get("nictest.agent.pmd_ops")
+    if pmd_ops is not None:
+        pmd_ops.close_ports_for(address)
 
 
 def state(agent) -> BindingState:
@@ -169,12 +177,15 @@ def bind(agent, address, driver, force=False, any_class=False, allow_uio=False, 
     mine = [a for a in covered if a in st.held]
     if mine:
         entry = st.journal.entry_for(mine[0]) or {}
+        if sriov.is_sriov(entry):
+            raise RefusedError(f"{mine[0]} has {len(entry.get('vfs', []))} VF(s) created by this session; "
+                               f"remove them first (`nictest vf remove --host <host> {mine[0]}`)")
         raise RefusedError(f"{mine[0]} is already bound to {entry.get('target')} by this session; "
                            "restore it first")
     st.acquire(covered)  # DeviceHeld naming the holder if another agent has any of them
     try:
         for member in covered:
-            _refuse_journalled(st, member)
+            refuse_journalled(st, member)
         binder.preload_for_checks(st.root, address, driver)
         checks = _checks(agent, st, force, any_class, allow_uio)
         if group:
@@ -239,11 +250,16 @@ def _group_of(st: BindingState, address: str) -> List[str]:
     return members if address in members else [address]  # no group: check_group refuses with the reason
 
 
-def _refuse_journalled(st: BindingState, address: str) -> None:
+def refuse_journalled(st: BindingState, address: str) -> None:
     entry = st.journal.entry_for(address)
     if entry is None:
         return
     kind = "persistent" if entry.get("persistent") else "stale"
+    if sriov.is_sriov(entry):
+        raise RefusedError(
+            f"{address} has {len(entry.get('vfs', []))} VF(s) created by nictest ({kind}, by "
+            f"{(entry.get('owner') or {}).get('controller')} at {entry.get('bound_at')}); "
+            f"run `nictest vf remove --host <host> {address}` first")
     what = (f"IOMMU group {entry.get('group')} entry ({', '.join(member_addresses(entry))})" if is_group(entry)
             else "journal entry")
     raise RefusedError(

@@ -16,6 +16,7 @@ from nictest.binding.drivers import TargetDriver
 from nictest.errors import RefusedError
 from nictest.pci import PciAddress, PciDevice, read_device
 from nictest.pci.groups import IOMMU_GROUPS, GroupMember, group_members, iommu_group_of
+from nictest.pci.sriov import physfn
 from nictest.pci.sysfs import PathLike, read_text, under
 
 # Drivers that leave the group's DMA to VFIO (they set driver_managed_dma, so the IOMMU core
@@ -60,7 +61,7 @@ def check_bind(
     device = read_device(root, address, session_ip, names=False, session_local=session_local)
     name = str(device.address)
     check_class(device, any_class)
-    check_allowed(device, allowed)
+    check_allowed(device, allowed, pf=physfn(root, name))
     check_active(device, force)
     if device.driver == target.name:
         raise RefusedError(
@@ -90,11 +91,12 @@ def check_class(device: PciDevice, any_class: bool) -> None:
         )
 
 
-def check_allowed(device: PciDevice, allowed: Optional[Iterable[str]]) -> None:
+def check_allowed(device: PciDevice, allowed: Optional[Iterable[str]], pf: Optional[str] = None) -> None:
+    """pf: the PF of a VF; the VFs of an allowed PF are allowed are under test too."""
     if allowed is None:
         return
     permitted = sorted(str(PciAddress.parse(a)) for a in allowed)
-    if str(device.address) not in permitted:
+    if str(device.address) not in permitted and pf not in permitted:
         listed = ", ".join(permitted) if permitted else "none"
         raise RefusedError(
             f"{device.address} is not in this host's allow-list (nics = [{listed}]); "

@@ -53,10 +53,14 @@ def render_table(host_name: str, devices: list, journal: dict) -> str:
                       ("held", "held by a running session")):
         for entry in journal.get(kind, []):
             owner = entry.get("owner") or {}
-            what = entry.get("address")
+            what = f"{entry.get('address')} on {entry.get('target')}"
             if entry.get("members"):  # one entry for a whole IOMMU group (nictest bind --group)
-                what = f"IOMMU group {entry.get('group')} ({', '.join(m['address'] for m in entry['members'])})"
-            lines.append(f"{kind.upper()}: {what} on {entry.get('target')} since "
-                         f"{entry.get('bound_at')} (by {owner.get('controller')}): "
+                what = (f"IOMMU group {entry.get('group')} ({', '.join(m['address'] for m in entry['members'])}) "
+                        f"on {entry.get('target')}")
+            if entry.get("kind") == "sriov":  # VFs made by `nictest vf create`
+                what = f"{entry.get('address')} with {len(entry.get('vfs', []))} VF(s) ({', '.join(entry.get('vfs', []))})"
+                if kind == "persistent":
+                    fix = "made by `nictest vf create`; `nictest vf remove --host {host} {address}`"
+            lines.append(f"{kind.upper()}: {what} since {entry.get('bound_at')} (by {owner.get('controller')}): "
                          + fix.format(host=host_name, address=entry.get("address")))
     return "\n".join(lines)

@@ -1,0 +1,104 @@
+"""Agent ops for SR-IOV: vf_create, vf_remove, vf_list.
+
+vf_create holds the PF's lock and writes the PF's "sriov" journal entry before
+sriov_numvfs changes; the VFs are then bound like any NIC (the `bind` op: a VF of
+an allowed PF is allowed). Every way a bind is undone undoes VFs too: `restore`
+of the PF, restore_all, the dead man's switch and the lease restore the VFs'
+own bind entries first and then put sriov_numvfs back (BindingState.restore_held
+dispatches to remove_vfs below).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict
+
+from nictest.agent import binding_ops
+from nictest.agent.ops import op
+from nictest.binding import restore as restorer
+from nictest.binding import sriov
+from nictest.errors import RefusedError
+from nictest.pci import PciAddress, read_device
+from nictest.pci.sriov import physfn, read_sriov
+
+log = logging.getLogger("nictest.binding")
+
+
+def remove_vfs(st: "binding_ops.BindingState", entry: Dict[str, Any]) -> Dict[str, Any]:
+    """Restore each VF's bind entry (taking its lock), then disable the VFs: the PF as it was."""
+    restored = []
+    for vf_entry in sriov.vf_entries(st.journal, entry):
+        vf = vf_entry["address"]
+        binding_ops.close_ports(vf)
+        st.acquire([vf])  # DeviceHeld naming the holder if another session drives this VF
+        try:
+            restored.append(restorer.restore(st.root, vf_entry, st.journal, use_udev=st.use_udev))
+        finally:
+            st.release(vf)
+    result = sriov.remove(st.root, entry, st.journal, use_udev=st.use_udev)
+    result["vfs_restored"] = restored
+    return result
+
+
+@op("vf_create", address=str, num_vfs=int, force=bool, persistent=bool)
+def vf_create(agent, address, num_vfs, force=False, persistent=False) -> dict:
+    """Create `num_vfs` VFs on the PF at `address` (journalled first); persistent: survives the agent."""
+    st = binding_ops.state(agent)
+    address = str(PciAddress.parse(address))
+    if address in st.held:
+        raise RefusedError(f"{address} is already held by this session; remove its VFs or restore it first")
+    st.acquire([address])
+    try:
+        binding_ops.refuse_journalled(st, address)
+        plan = sriov.check_create(st.root, address, num_vfs, session_ip=agent.session_ip,
+                                  session_local=agent.session_local, allowed=st.allowed, force=force)
+        result = sriov.create(st.root, plan, st.journal, st.owner(), persistent=persistent, use_udev=st.use_udev)
+    except BaseException:
+        st.release(address)
+        raise
+    if persistent:
+        st.release(address)  # `nictest vf remove` takes it back
+    else:
+        st.register_hook()
+    return result
+
+
+@op("vf_remove", address=str)
+def vf_remove(agent, address) -> dict:
+    """Remove the VFs nictest created on PF `address` (their bind entries first)."""
+    st = binding_ops.state(agent)
+    address = str(PciAddress.parse(address))
+    entry = st.journal.read(address)
+    if entry is None or not sriov.is_sriov(entry):
+        raise RefusedError(f"{address} has no VFs created by nictest (no sriov journal entry); "
+                           "`nictest vf list` shows the host's VFs")
+    st.acquire([address])
+    return st.restore_held(address, st.journal.read(address))
+
+
+@op("vf_list", address=str)
+def vf_list(agent, address="") -> dict:
+    """The SR-IOV PFs of the host (or one) with their VFs: {pfs: [{pf, total_vfs, num_vfs, vfs: [...]}]}."""
+    st = binding_ops.state(agent)
+    root = st.root
+    if address:
+        candidates = [str(PciAddress.parse(address))]
+    else:
+        from nictest.pci.discovery import pci_addresses
+        candidates = [str(a) for a in pci_addresses(root)]
+    pfs = []
+    for candidate in candidates:
+        state_now = read_sriov(root, candidate)
+        if state_now is None or physfn(root, candidate):
+            continue
+        entry = st.journal.read(candidate)
+        vfs = []
+        for vf in state_now.vfs:
+            device = read_device(root, vf, names=False)
+            vf_entry = st.journal.read(vf)
+            vfs.append({"address": vf, "device": device.device, "driver": device.driver, "netdev": device.netdev,
+                        "mac": device.mac, "iommu_group": device.iommu_group,
+                        "bound_by_nictest": bool(vf_entry), "target": (vf_entry or {}).get("target")})
+        pfs.append(dict(state_now.to_dict(), vfs=vfs, driver=read_device(root, candidate, names=False).driver,
+                        created_by_nictest=bool(entry and sriov.is_sriov(entry)),
+                        kind=st.classify(entry) if entry else None))
+    return {"pfs": pfs}
