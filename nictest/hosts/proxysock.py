@@ -49,7 +49,8 @@ class ProxyCommandSocket(paramiko.ProxyCommand):
         if self._stderr.closed:
             return self._stderr_tail
         self._stderr.seek(0)
-        return self._stderr.read().decode("utf-8", "replace").strip()[-limit:]
+        lines = self._stderr.read().decode("utf-8", "replace").split("\n")
+        return " | ".join(line.strip() for line in lines if line.strip())[-limit:]
 
     def close(self) -> None:
         if self._done:

@@ -24,6 +24,7 @@ import secrets
 import shlex
 import socket
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -282,14 +283,15 @@ class SSHHost(Host):
         return None
 
     def _known_hosts(self) -> list[str]:
+        """The files host keys are checked against, for the target and every jump host alike."""
         known = [os.path.expanduser(self.user_known_hosts)]
         if self.known_hosts_file():
             known.insert(0, self.known_hosts_file())
         return known
 
-    def _new_client(self, hop: _Hop) -> _Client:
+    def _new_client(self, hop: _Hop, known: list[str]) -> _Client:
+        """A client that knows the host keys of `known` and refuses any other."""
         client = _Client()
-        known = self._known_hosts()
         if os.path.isfile(known[-1]):
             client.load_system_host_keys(known[-1])
         if self.known_hosts_file():
@@ -306,18 +308,22 @@ class SSHHost(Host):
     def _connect_hop(self, hop: _Hop, sock) -> _Client:
         """One SSH connection (to a jump host or the target), every step bounded by connect_timeout."""
         node, where, timeout = hop.node, hop.where, self.spec.connect_timeout
+        known = self._known_hosts()
         try:
-            client = self._new_client(hop)
+            client = self._new_client(hop, known)
         except BaseException:
             if sock is not None:
                 sock.close()
             raise
-        known = self._known_hosts()
         via = f"reachable from {node.via.alias}" if node.via else "up"
         check = (f"check that {node.hostname} is {via}, that sshd listens on port {node.port}, "
                  "and that no firewall drops the connection")
+        if node.proxy_command:
+            check = (f"run the ProxyCommand of {node.alias} ({self.ssh_config_path}) by hand to see why, "
+                     f"and check that sshd listens on {node.hostname} port {node.port}")
         auth_fix = ("set identity in hosts.toml" if hop.is_target
                     else f"set IdentityFile for {node.alias} in {self.ssh_config_path}")
+        started = time.monotonic()
         try:
             client.connect(
                 node.hostname, node.port, username=node.user,
@@ -357,13 +363,16 @@ class SSHHost(Host):
                 transport.join(1.0)  # its thread records the cause as it ends
             saved = getattr(transport, "saved_exception", None)
             reason = "; ".join(str(e) for e in causes.values()) if isinstance(causes, dict) and causes else saved or exc
-            if isinstance(getattr(reason, "__context__", None), (socket.timeout, TimeoutError)):
-                reason = f"no SSH banner within {timeout:g}s"  # paramiko's message hides that it timed out
-            elif isinstance(getattr(reason, "__context__", None), EOFError):
-                reason = f"{reason}: the connection closed before the SSH banner"
+            if transport is not None and not transport.is_authenticated() and \
+                    time.monotonic() - started >= timeout:
+                # paramiko's negotiation wait ends quietly at the timeout and auth then says "No existing session".
+                reason = (f"no SSH banner within {timeout:g}s" if not transport.remote_version
+                          else f"no SSH key exchange within {timeout:g}s")
+            if isinstance(sock, ProxyCommandSocket) and sock.process.poll() is not None:
+                reason = f"the ProxyCommand exited (status {sock.process.returncode}) before the SSH banner"
             _close(client, sock)
             if isinstance(sock, ProxyCommandSocket) and sock.stderr_text():
-                reason = f"{reason}; the ProxyCommand said: {sock.stderr_text()}"
+                reason = f"{reason}; it said: {sock.stderr_text()}"
             raise errors.HostUnreachable(f"{self.name}: cannot connect to {where}: {reason}; {check}") from None
         client.get_transport().set_keepalive(15)  # notice a dead link while the agent is idle
         return client
