@@ -20,9 +20,10 @@ import paramiko
 import pytest
 
 from nictest import inventory
+from nictest.bench.shell import ssh_argv
 from nictest.errors import HostKeyError, HostUnreachable, InventoryError
 from nictest.hosts.proxysock import ProxyCommandSocket
-from nictest.hosts.ssh import AgentBundle, fingerprint
+from nictest.hosts.ssh import AgentBundle, SSHHost, fingerprint
 from nictest.hosts.sshconfig import SSHConfigFile
 from nictest.inventory import HostSpec
 from tests.test_hosts import SSHD, Sshd, free_port, keygen, loopback_host_class, needs_root
@@ -385,3 +386,12 @@ def test_jump_hops_grammar():
     for bad in ("a,,b", "b:0x", "a/b", "u:pw@b"):
         with pytest.raises(ValueError, match="is not \\[user@\\]host\\[:port\\]"):
             inventory.jump_hops(bad)
+
+
+def test_bench_ssh_argv_takes_the_same_path(home):
+    write_config(home, "Host lab\n  HostName 10.0.0.5\n  ProxyJump qa@bastion:2201,[2001:db8::1]\n"
+                       "Host cmd\n  ProxyCommand nc %h %p\n")
+    argv = ssh_argv(SSHHost(HostSpec(name="lab", kind="ssh", address="lab")))
+    assert argv[argv.index("-J") + 1] == f"qa@bastion:2201,{USER}@[2001:db8::1]:22" and argv[-1] == f"{USER}@10.0.0.5"
+    argv = ssh_argv(SSHHost(HostSpec(name="cmd", kind="ssh", address="cmd", port=2022)))
+    assert "-J" not in argv and "ProxyCommand=nc cmd 2022" in argv
