@@ -212,6 +212,22 @@ def test_proxy_jump_in_hosts_toml_replaces_the_config(make_host, home, servers):
         client.close()
 
 
+def test_proxycommand_socket_sees_eof_and_reaps_the_command():
+    done = ProxyCommandSocket("sh -c 'printf hello; echo oops >&2'")  # run as ssh runs it: sh -c "exec ..."
+    done.settimeout(5)
+    data = b""
+    while chunk := done.recv(100):  # b"" at EOF, not a spin until the timeout
+        data += chunk
+    done.close()
+    assert (data, done.process.returncode, done.stderr_text()) == (b"hello", 0, "oops")
+    stuck = ProxyCommandSocket("sleep 30")
+    stuck.settimeout(0.2)
+    with pytest.raises(socket.timeout):
+        stuck.recv(1)
+    stuck.close()
+    assert stuck.process.returncode is not None and stuck.closed and stuck.recv(1) == b""
+
+
 # --- host keys at every hop ------------------------------------------------------
 
 def test_changed_key_at_the_middle_hop_is_refused_naming_it(make_host, home, servers, tmp_path):

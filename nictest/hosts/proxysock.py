@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import select
-import shlex
 import socket
 import subprocess
 import tempfile
@@ -35,14 +34,24 @@ class ProxyCommandSocket(paramiko.ProxyCommand):
         self._done = False
 
     def recv(self, size: int) -> bytes:
-        """Whatever the command wrote (up to `size`); b"" once it closed its stdout."""
-        ready, _, _ = select.select([self.process.stdout], [], [], self.timeout)
-        if not ready:
-            raise socket.timeout()
+        """Whatever the command wrote (up to `size`); b"" once it closed its stdout or we closed it."""
         try:
-            return os.read(self.process.stdout.fileno(), size)
-        except OSError as exc:
-            raise paramiko.ProxyCommandFailure(shlex.join(self.cmd), exc.strerror) from None
+            ready, _, _ = select.select([self.process.stdout], [], [], self.timeout)
+            data = os.read(self.process.stdout.fileno(), size) if ready else None
+        except (OSError, ValueError) as exc:  # ValueError: the pipe was closed under the reader
+            if self._done:
+                return b""
+            raise paramiko.ProxyCommandFailure(self.command, getattr(exc, "strerror", None) or str(exc)) from None
+        if data is None:
+            raise socket.timeout()
+        return data
+
+    def send(self, content: bytes) -> int:
+        try:
+            self.process.stdin.write(content)
+        except (OSError, ValueError) as exc:
+            raise paramiko.ProxyCommandFailure(self.command, getattr(exc, "strerror", None) or str(exc)) from None
+        return len(content)
 
     def stderr_text(self, limit: int = 400) -> str:
         """The end of what the command wrote on stderr (ssh -W says there why it failed)."""
