@@ -55,7 +55,7 @@ def host_block(alias: str, server: Sshd, *extra: str) -> str:
 
 @pytest.fixture
 def home(tmp_path, monkeypatch, servers) -> Path:
-    """HOME with a ~/.ssh/config naming every server, and the jump hosts' keys in ~/.ssh/known_hosts."""
+    """A fresh HOME (each test writes its ~/.ssh/config), the jump hosts' keys in ~/.ssh/known_hosts."""
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
     monkeypatch.setenv("HOME", str(home))
@@ -74,11 +74,17 @@ def bundle() -> AgentBundle:
     return AgentBundle.read()
 
 
+@pytest.fixture(scope="module")
+def host_class(bundle, tmp_path_factory) -> type:
+    """One agent cache for the module: the agent is uploaded once, as on a real host."""
+    return loopback_host_class(tmp_path_factory.mktemp("agent-cache"), bundle)
+
+
 @pytest.fixture
-def make_host(servers, home, bundle, tmp_path_factory, tmp_path):
+def make_host(servers, home, host_class, tmp_path):
     known_hosts = tmp_path / "lab_known_hosts"
     known_hosts.write_text(servers["lab"].known_hosts_line())
-    cls = loopback_host_class(tmp_path_factory.mktemp("agent-cache"), bundle)
+    cls = host_class
     made = []
 
     def make(address: str, **overrides):
@@ -129,14 +135,14 @@ def test_agent_through_two_jump_hosts_and_close_releases_every_hop(make_host, ho
     info = host.start()
     assert info["agent_version"]
     assert isinstance(host.call("status", timeout=60)["devices"], list)  # what `nictest status` asks
-    hops = host._client.hops
-    assert [h.get_transport().getpeername()[1] for h in hops[:1]] == [servers["bastion"].port]
-    assert isinstance(host._client.get_transport().sock, paramiko.Channel)  # the lab host is a channel ...
-    assert isinstance(hops[1].get_transport().sock, paramiko.Channel)  # ... of inner, itself one of bastion
+    bastion, inner = hop_transports(host)
+    lab = host._client.get_transport()
+    assert bastion.getpeername()[1] == servers["bastion"].port  # the only TCP connection made here
+    assert isinstance(inner.sock, paramiko.Channel) and isinstance(lab.sock, paramiko.Channel)
     assert host._target.via.alias == "inner" and host._target.via.via.alias == "bastion"
     host.close()
     assert host.exit_status == 0
-    assert all(not t.is_active() for t in (h.get_transport() for h in hops) if t is not None)
+    assert [t.is_active() for t in (bastion, inner, lab)] == [False, False, False]
     assert settle(lambda: set(threading.enumerate()) <= threads_before), \
         f"threads left: {set(threading.enumerate()) - threads_before}"
     assert settle(lambda: socket_fds() <= sockets_before), f"{socket_fds()} sockets open, {sockets_before} before"
