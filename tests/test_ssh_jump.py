@@ -285,6 +285,19 @@ def test_ssh_config_cannot_switch_host_key_checking_off_for_a_hop(make_host, hom
         make_host("lab1")._connect_client()
 
 
+def test_wrong_key_for_a_jump_host_names_it_and_the_config(make_host, home, servers, tmp_path):
+    stranger = tmp_path / "stranger"
+    keygen(stranger)
+    write_config(home, host_block("bastion", servers["bastion"]).replace(str(servers["bastion"].client_key_path),
+                                                                         str(stranger)),
+                 host_block("lab1", servers["lab"], "ProxyJump bastion"))
+    with pytest.raises(HostUnreachable) as info:
+        make_host("lab1")._connect_client()
+    message = str(info.value)
+    assert f"on jump host bastion (127.0.0.1 port {servers['bastion'].port}, hop 1 of 1) failed" in message
+    assert "set IdentityFile for bastion in ~/.ssh/config" in message and str(stranger) in message
+
+
 # --- unreachable hops ------------------------------------------------------------
 
 def test_silent_middle_hop_times_out_naming_it(make_host, home, servers):
