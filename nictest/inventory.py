@@ -31,7 +31,7 @@ LEASE_RANGE = (1.0, 3600.0)  # the agent refuses anything else
 
 # Keys each kind accepts; anything else is a typo and is refused.
 _COMMON_KEYS = {"kind", "nics", "links", "become", "call_timeout", "lease"}
-_SSH_KEYS = {"address", "port", "user", "identity", "known_hosts", "connect_timeout"}
+_SSH_KEYS = {"address", "port", "user", "identity", "known_hosts", "connect_timeout", "proxy_jump"}
 _KEYS_BY_KIND = {
     "local": _COMMON_KEYS,
     "ssh": _COMMON_KEYS | _SSH_KEYS,
@@ -45,6 +45,8 @@ class HostSpec:
     """One host under test, as the inventory (or an ssh:// argument) describes it.
 
     port/user None mean "from ~/.ssh/config, else 22 / the current user".
+    proxy_jump None means "as ~/.ssh/config says"; a value replaces its ProxyJump/ProxyCommand
+    for this host, as `ssh -J` does ("none": connect directly).
     nics None means no allow-list; an empty tuple means nothing may be bound.
     """
 
@@ -62,6 +64,7 @@ class HostSpec:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     call_timeout: float = DEFAULT_CALL_TIMEOUT
     lease: float = DEFAULT_LEASE
+    proxy_jump: str | None = None
 
     def may_bind(self, address: str) -> bool:
         """True if the allow-list permits binding the NIC at `address` (normalised)."""
@@ -124,19 +127,41 @@ def parse_host_arg(text: str, inventory: Inventory) -> HostSpec:
     if not text.startswith("ssh://"):
         return inventory.get(text)
     try:
+        user, address, port = split_ssh_url(text)
+    except ValueError as exc:
+        raise InventoryError(f"--host {text!r}: {exc}") from None
+    return HostSpec(name=text.rstrip("/"), kind="ssh", address=address, port=port, user=user)
+
+
+def split_ssh_url(text: str) -> tuple[str | None, str, int | None]:
+    """(user, address, port) of ssh://[user@]address[:port]; raises ValueError saying what is expected."""
+    expected = "expected ssh://[user@]address[:port] and nothing else"
+    try:
         url = urlsplit(text)
         port = url.port
     except ValueError as exc:
-        raise InventoryError(f"--host {text!r}: bad ssh:// URL ({exc}); expected ssh://[user@]address[:port]") from None
-    if not url.hostname or url.path not in ("", "/") or url.query or url.fragment or url.password:
-        raise InventoryError(f"--host {text!r}: expected ssh://[user@]address[:port] and nothing else")
-    return HostSpec(
-        name=text.rstrip("/"),
-        kind="ssh",
-        address=url.hostname,
-        port=port,
-        user=unquote(url.username) if url.username else None,
-    )
+        raise ValueError(f"bad ssh:// URL ({exc}); {expected}") from None
+    if url.scheme != "ssh" or not url.hostname or url.path not in ("", "/") or url.query or url.fragment \
+            or url.password:
+        raise ValueError(expected)
+    return (unquote(url.username) if url.username else None), url.hostname, port
+
+
+def jump_hops(text: str) -> tuple[tuple[str | None, str, int | None], ...]:
+    """The hops of a ProxyJump value, first to last: `[user@]host[:port]` (or ssh:// URLs), comma-separated.
+
+    () for "none". Raises ValueError saying what is expected.
+    """
+    if text.strip().lower() == "none":
+        return ()
+    hops = []
+    for item in text.split(","):
+        item = item.strip()
+        try:
+            hops.append(split_ssh_url(item if item.startswith("ssh://") else f"ssh://{item}"))
+        except ValueError:
+            raise ValueError(f"jump host {item!r} is not [user@]host[:port]") from None
+    return tuple(hops)
 
 
 def _parse_file(path: Path, data: dict) -> dict[str, HostSpec]:
@@ -199,6 +224,7 @@ class _Table:
             connect_timeout=self.seconds("connect_timeout", DEFAULT_CONNECT_TIMEOUT),
             call_timeout=self.seconds("call_timeout", DEFAULT_CALL_TIMEOUT),
             lease=self.lease(),
+            proxy_jump=self.proxy_jump(),
         )
 
     def key(self, key: str) -> str:
@@ -235,6 +261,16 @@ class _Table:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             self.fail(self.key(key), "a positive number of seconds", value)
         return float(value)
+
+    def proxy_jump(self) -> str | None:
+        expected = 'jump hosts like "admin@bastion:22,inner" ([user@]host[:port], comma-separated) or "none"'
+        value = self.get("proxy_jump", str, expected)
+        if value is not None:
+            try:
+                jump_hops(value)
+            except ValueError as exc:
+                self.fail(self.key("proxy_jump"), f"{expected}; {exc}", value)
+        return value
 
     def lease(self) -> float:
         value = self.seconds("lease", DEFAULT_LEASE)

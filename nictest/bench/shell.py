@@ -24,7 +24,17 @@ def ssh_argv(host) -> List[str]:
         argv += ["-i", key, "-o", "IdentitiesOnly=yes"]
     if host.known_hosts_file():
         argv += ["-o", f"UserKnownHostsFile={host.known_hosts_file()}"]
+    # The path the transport took: ssh looks each jump host up in ~/.ssh/config itself.
+    hops = target.path()[:-1]
+    if hops:
+        argv += ["-J", ",".join(f"{h.user}@{_bracketed(h.alias)}:{h.port}" for h in hops)]
+    elif target.proxy_command:
+        argv += ["-o", f"ProxyCommand={target.proxy_command}"]
     return argv + [f"{target.user}@{target.hostname}"]
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def run(host, script: str, timeout: float = 120) -> str:

@@ -4,7 +4,10 @@ One SSHClient per host object, created on first use. The agent package is
 uploaded over SFTP into a directory named by its content hash, so a host that
 already has this exact code starts it with no upload. Host keys must already be
 known (the spec's known_hosts file or ~/.ssh/known_hosts): nothing is accepted
-on first sight. Key authentication only; ~/.ssh/config applies as for ssh(1).
+on first sight. Key authentication only; ~/.ssh/config applies as for ssh(1),
+ProxyJump and ProxyCommand included (sshconfig.py): each jump host is a client of
+its own, with its own host-key check, connected over a direct-tcpip channel of the
+one before; the target's client owns them and closes them with itself.
 
 A subclass (QemuLabHost) supplies address, port, identity and known_hosts from
 elsewhere by overriding target_address(), target_port(), identity_file() and
@@ -13,7 +16,6 @@ known_hosts_file().
 from __future__ import annotations
 
 import base64
-import getpass
 import hashlib
 import io
 import logging
@@ -22,6 +24,7 @@ import secrets
 import shlex
 import socket
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +33,10 @@ import paramiko
 import nictest
 from nictest import errors
 from nictest.hosts.base import AgentExited, AgentStream, Host
+from nictest.hosts.proxysock import ProxyCommandSocket
+from nictest.hosts.sshconfig import SSHConfigFile, SSHTarget
+
+__all__ = ["SSHHost", "SSHTarget", "AgentBundle", "agent_files", "content_hash", "fingerprint"]
 
 log = logging.getLogger("nictest.hosts.ssh")
 
@@ -37,21 +44,6 @@ AGENT_MISSING = 3  # exit status of the start command when the hash directory is
 # Modules only the controller uses: never shipped to a host.
 # Packages and modules only the controller imports: never uploaded to a host.
 CONTROLLER_ONLY = frozenset({"hosts", "lab", "plugin", "cli", "bench", "report", "inventory.py"})
-
-
-@dataclass(frozen=True)
-class SSHTarget:
-    """Where and as whom to connect, after ~/.ssh/config is applied."""
-
-    hostname: str
-    port: int
-    user: str
-    key_filenames: tuple[str, ...]
-    look_for_keys: bool
-    allow_agent: bool
-
-    def __str__(self) -> str:
-        return f"{self.user}@{self.hostname}:{self.port}"
 
 
 def agent_files(package_dir: Path | None = None) -> list[tuple[str, Path]]:
@@ -101,16 +93,63 @@ def fingerprint(key: paramiko.PKey) -> str:
 class _RefuseUnknownKey(paramiko.MissingHostKeyPolicy):
     """RejectPolicy, but the refusal says which key was offered and how to trust it."""
 
-    def __init__(self, host: SSHHost, target: SSHTarget, known_hosts: list[str]) -> None:
-        self.host, self.target, self.known_hosts = host, target, known_hosts
+    def __init__(self, host: SSHHost, hop: _Hop, known_hosts: list[str]) -> None:
+        self.host, self.hop, self.known_hosts = host, hop, known_hosts
 
     def missing_host_key(self, client, hostname, key) -> None:
+        node = self.hop.node
+        scan = f"ssh-keyscan -p {node.port} {node.hostname}"
+        if node.via is not None:  # only the jump host before it can reach it
+            scan = f"on jump host {node.via.alias} run `{scan}` and append its output to {self.known_hosts[0]}"
+        else:
+            scan = f"{scan} >> {self.known_hosts[0]}"
         raise errors.HostKeyError(
-            f"{self.host.name}: host key of {self.target.hostname} port {self.target.port} is not known "
+            f"{self.host.name}: host key of {self.hop.where} is not known "
             f"(offered {key.get_name()} {fingerprint(key)}; looked in {', '.join(self.known_hosts)}). "
             f"Check that fingerprint on the host (ssh-keygen -lf /etc/ssh/ssh_host_{_key_kind(key)}_key.pub), "
-            f"then add it: ssh-keyscan -p {self.target.port} {self.target.hostname} >> {self.known_hosts[0]}"
+            f"then add it: {scan}"
         )
+
+
+@dataclass(frozen=True)
+class _Hop:
+    """One host of the path to the target, and how error messages name it."""
+
+    node: SSHTarget
+    index: int  # 0 = the first host connected to
+    path: tuple[SSHTarget, ...]
+
+    @property
+    def is_target(self) -> bool:
+        return self.index == len(self.path) - 1
+
+    @property
+    def where(self) -> str:
+        node = self.node
+        if self.is_target:
+            where = f"{node.hostname} port {node.port}"
+            if len(self.path) > 1:
+                where += f" (through {' -> '.join(h.alias for h in self.path[:-1])})"
+        else:
+            where = (f"jump host {node.alias} ({node.hostname} port {node.port}, "
+                     f"hop {self.index + 1} of {len(self.path) - 1})")
+        if node.proxy_command:
+            where += f" (ProxyCommand {node.proxy_command})"
+        return where
+
+
+class _Client(paramiko.SSHClient):
+    """An SSHClient that owns the clients of the jump hosts it was reached through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hops: list[paramiko.SSHClient] = []  # first jump host first
+
+    def close(self) -> None:
+        super().close()
+        hops, self.hops = self.hops, []
+        for hop in reversed(hops):
+            hop.close()
 
 
 def _key_kind(key: paramiko.PKey) -> str:
@@ -189,39 +228,73 @@ class SSHHost(Host):
     # --- connection ---------------------------------------------------------
     def resolve_target(self) -> SSHTarget:
         """The spec (or subclass) values, with ~/.ssh/config filling what they leave open."""
-        alias = self.target_address()
-        config_path = os.path.expanduser(self.ssh_config_path)
-        try:
-            config = paramiko.SSHConfig.from_path(config_path) if os.path.isfile(config_path) else paramiko.SSHConfig()
-            entry = config.lookup(alias)
-            config_port = int(entry.get("port", 22))
-        except (paramiko.ssh_exception.ConfigParseError, ValueError, OSError) as exc:
-            raise errors.InventoryError(f"{config_path}: cannot use it for {alias!r}: {exc}; fix that file") from None
-        identity = self.identity_file()
-        identities_only = entry.get("identitiesonly", "no").lower() == "yes"
-        configured = [os.path.expanduser(p) for p in entry.get("identityfile", [])]
-        keys = [identity] if identity else [p for p in configured if os.path.isfile(p)]
-        return SSHTarget(
-            hostname=entry.get("hostname", alias),
-            port=self.target_port() or config_port,
-            user=self.spec.user or entry.get("user") or getpass.getuser(),
-            key_filenames=tuple(keys),
-            look_for_keys=not identity and not identities_only,
-            allow_agent=not identities_only,
+        return SSHConfigFile(self.ssh_config_path).resolve(
+            self.target_address(), port=self.target_port(), user=self.spec.user,
+            identity=self.identity_file(), proxy_jump=self.spec.proxy_jump,
         )
 
     def describe(self) -> str:
         return str(self._target) if self._target else f"{self.target_address()}"
 
     def _connect_client(self) -> paramiko.SSHClient:
+        """The target's client, connected through every jump host; closing it closes them too."""
         target = self._target = self.resolve_target()
-        timeout = self.spec.connect_timeout
-        client = paramiko.SSHClient()
+        path = target.path()
+        clients: list[_Client] = []
+        try:
+            for index, node in enumerate(path):
+                hop = _Hop(node, index, path)
+                clients.append(self._connect_hop(hop, self._hop_socket(hop, clients[-1] if clients else None)))
+        except BaseException:
+            for client in reversed(clients):
+                client.close()
+            raise
+        client = clients.pop()
+        client.hops = clients
+        return client
+
+    def _hop_socket(self, hop: _Hop, previous: paramiko.SSHClient | None):
+        """What the client of `hop` talks over: a channel of the jump host before, a ProxyCommand, or None (TCP)."""
+        node, timeout = hop.node, self.spec.connect_timeout
+        if previous is not None:
+            before = _Hop(node.via, hop.index - 1, hop.path)
+            try:
+                return previous.get_transport().open_channel(
+                    "direct-tcpip", (node.hostname, node.port), ("127.0.0.1", 0), timeout=timeout)
+            except paramiko.ChannelException as exc:
+                reason = exc.text or f"refused (code {exc.code})"
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                reason = str(exc) or type(exc).__name__
+                if "Timeout" in reason:
+                    reason = f"no answer within {timeout:g}s"
+            raise errors.HostUnreachable(
+                f"{self.name}: cannot reach {hop.where}: {before.where} could not connect to it ({reason}); "
+                f"check that {node.hostname} port {node.port} is up and reachable from {node.via.alias}, "
+                f"and that its sshd allows TCP forwarding (AllowTcpForwarding)"
+            ) from None
+        if node.proxy_command:
+            try:
+                return ProxyCommandSocket(node.proxy_command)
+            except OSError as exc:
+                raise errors.HostUnreachable(
+                    f"{self.name}: cannot start the ProxyCommand for {hop.where}: {exc}; fix ProxyCommand "
+                    f"for {node.alias} in {self.ssh_config_path}"
+                ) from None
+        return None
+
+    def _known_hosts(self) -> list[str]:
+        """The files host keys are checked against, for the target and every jump host alike."""
         known = [os.path.expanduser(self.user_known_hosts)]
-        if os.path.isfile(known[0]):
-            client.load_system_host_keys(known[0])
         if self.known_hosts_file():
             known.insert(0, self.known_hosts_file())
+        return known
+
+    def _new_client(self, hop: _Hop, known: list[str]) -> _Client:
+        """A client that knows the host keys of `known` and refuses any other."""
+        client = _Client()
+        if os.path.isfile(known[-1]):
+            client.load_system_host_keys(known[-1])
+        if self.known_hosts_file():
             try:
                 client.get_host_keys().load(self.known_hosts_file())
             except OSError as exc:
@@ -229,42 +302,59 @@ class SSHHost(Host):
                     f"{self.name}: cannot read known_hosts file {self.known_hosts_file()}: {exc.strerror}; "
                     "fix known_hosts in hosts.toml"
                 ) from None
-        client.set_missing_host_key_policy(_RefuseUnknownKey(self, target, known))
-        check = (f"check that the host is up, that sshd listens on port {target.port}, "
+        client.set_missing_host_key_policy(_RefuseUnknownKey(self, hop, known))
+        return client
+
+    def _connect_hop(self, hop: _Hop, sock) -> _Client:
+        """One SSH connection (to a jump host or the target), every step bounded by connect_timeout."""
+        node, where, timeout = hop.node, hop.where, self.spec.connect_timeout
+        known = self._known_hosts()
+        try:
+            client = self._new_client(hop, known)
+        except BaseException:
+            if sock is not None:
+                sock.close()
+            raise
+        via = f"reachable from {node.via.alias}" if node.via else "up"
+        check = (f"check that {node.hostname} is {via}, that sshd listens on port {node.port}, "
                  "and that no firewall drops the connection")
+        if node.proxy_command:
+            check = (f"run the ProxyCommand of {node.alias} ({self.ssh_config_path}) by hand to see why, "
+                     f"and check that sshd listens on {node.hostname} port {node.port}")
+        auth_fix = ("set identity in hosts.toml" if hop.is_target
+                    else f"set IdentityFile for {node.alias} in {self.ssh_config_path}")
+        started = time.monotonic()
         try:
             client.connect(
-                target.hostname, target.port, username=target.user,
-                key_filename=list(target.key_filenames) or None,
-                look_for_keys=target.look_for_keys, allow_agent=target.allow_agent,
-                timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
+                node.hostname, node.port, username=node.user,
+                key_filename=list(node.key_filenames) or None,
+                look_for_keys=node.look_for_keys, allow_agent=node.allow_agent,
+                timeout=timeout, banner_timeout=timeout, auth_timeout=timeout, sock=sock,
             )
         except errors.HostKeyError:
-            client.close()
+            _close(client, sock)
             raise
         except paramiko.BadHostKeyException as exc:
-            client.close()
+            _close(client, sock)
             raise errors.HostKeyError(
-                f"{self.name}: host key of {target.hostname} port {target.port} CHANGED: offered "
+                f"{self.name}: host key of {where} CHANGED: offered "
                 f"{exc.key.get_name()} {fingerprint(exc.key)}, known {fingerprint(exc.expected_key)} "
                 f"(in {', '.join(known)}). If the host was reinstalled, remove the old key with "
-                f"ssh-keygen -R '[{target.hostname}]:{target.port}' -f <that file> and add the new one; "
+                f"ssh-keygen -R '[{node.hostname}]:{node.port}' -f <that file> and add the new one; "
                 "otherwise someone may be intercepting the connection"
             ) from None
         except paramiko.AuthenticationException as exc:
-            client.close()
-            keys = ", ".join(target.key_filenames) or "the ssh-agent and ~/.ssh/id_* keys"
+            _close(client, sock)
+            keys = ", ".join(node.key_filenames) or "the ssh-agent and ~/.ssh/id_* keys"
             raise errors.HostUnreachable(
-                f"{self.name}: key authentication as {target} failed ({exc}); tried {keys}. Put the public "
-                f"key in ~{target.user}/.ssh/authorized_keys on the host or set identity in hosts.toml "
+                f"{self.name}: key authentication as {node} on {where} failed ({exc}); tried {keys}. Put the "
+                f"public key in ~{node.user}/.ssh/authorized_keys on the host or {auth_fix} "
                 "(passwords are never used)"
             ) from None
         except (socket.timeout, TimeoutError):
-            client.close()
-            raise errors.HostUnreachable(
-                f"{self.name}: cannot reach {target.hostname} port {target.port} within {timeout:g}s; {check}"
-            ) from None
-        except (paramiko.SSHException, OSError) as exc:
+            _close(client, sock)
+            raise errors.HostUnreachable(f"{self.name}: cannot reach {where} within {timeout:g}s; {check}") from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
             # The real cause can hide: NoValidConnectionsError keeps "Connection refused" in .errors,
             # and a banner timeout surfaces as "No existing session" with the cause on the transport.
             causes = getattr(exc, "errors", None)
@@ -273,10 +363,17 @@ class SSHHost(Host):
                 transport.join(1.0)  # its thread records the cause as it ends
             saved = getattr(transport, "saved_exception", None)
             reason = "; ".join(str(e) for e in causes.values()) if isinstance(causes, dict) and causes else saved or exc
-            client.close()
-            raise errors.HostUnreachable(
-                f"{self.name}: cannot connect to {target.hostname} port {target.port}: {reason}; {check}"
-            ) from None
+            if transport is not None and not transport.is_authenticated() and \
+                    time.monotonic() - started >= timeout:
+                # paramiko's negotiation wait ends quietly at the timeout and auth then says "No existing session".
+                reason = (f"no SSH banner within {timeout:g}s" if not transport.remote_version
+                          else f"no SSH key exchange within {timeout:g}s")
+            if isinstance(sock, ProxyCommandSocket) and sock.process.poll() is not None:
+                reason = f"the ProxyCommand exited (status {sock.process.returncode}) before the SSH banner"
+            _close(client, sock)
+            if isinstance(sock, ProxyCommandSocket) and sock.stderr_text():
+                reason = f"{reason}; it said: {sock.stderr_text()}"
+            raise errors.HostUnreachable(f"{self.name}: cannot connect to {where}: {reason}; {check}") from None
         client.get_transport().set_keepalive(15)  # notice a dead link while the agent is idle
         return client
 
@@ -355,6 +452,13 @@ class SSHHost(Host):
         finally:
             _remove_tree(sftp, temp)
             sftp.close()
+
+
+def _close(client: paramiko.SSHClient, sock) -> None:
+    """After a failed connect: the client, and the socket if the transport never took it over."""
+    client.close()
+    if sock is not None:
+        sock.close()
 
 
 def _parents(root: str, directory: str) -> list[str]:
