@@ -295,6 +295,8 @@ def restore_all(agent, stale_only=True) -> list:
             continue  # another agent's: never ours to take
         if stale_only and kind != "stale":
             continue
+        if st.journal.read(address) is None:
+            continue  # restored with an entry before it (a VF's, with its PF's VFs)
         try:
             st.acquire(covered)
             result = st.restore_held(address, st.journal.read(address))

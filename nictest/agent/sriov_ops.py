@@ -10,6 +10,7 @@ dispatches to remove_vfs below).
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, Dict
 
 from nictest.agent import binding_ops
@@ -28,6 +29,12 @@ def remove_vfs(st: "binding_ops.BindingState", entry: Dict[str, Any]) -> Dict[st
     restored = []
     for vf_entry in sriov.vf_entries(st.journal, entry):
         vf = vf_entry["address"]
+        if not os.path.isdir(os.path.join(st.root, "sys/bus/pci/devices", vf)):
+            # Gone with its PF's VFs (a host reset, the PF's driver reloaded): nothing left to give back.
+            log.warning("VF %s of %s is gone: closing its journal entry", vf, entry["address"])
+            st.journal.remove(vf)
+            restored.append({"address": vf, "driver": None, "gone": True})
+            continue
         binding_ops.close_ports(vf)
         st.acquire([vf])  # DeviceHeld naming the holder if another session drives this VF
         try:

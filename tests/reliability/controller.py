@@ -5,7 +5,8 @@
 PHASE: `bound` (bind, then wait), `tx` (bind, open the PMD, start a long
 transmission), `unbind` (bind with the crash-test pause between unbind and
 drivers_probe), `group` (bind NIC's whole IOMMU group with the crash-test pause
-after the first member). It prints one line `READY <json>` at the moment the test
+after the first member), `vfs` (create 2 VFs on the NIC as a PF, bind the first
+to DRIVER, then wait). It prints one line `READY <json>` at the moment the test
 should kill it (for `tx`, `unbind` and `group` just before the long call starts,
 with the agent's pid), then blocks.
 """
@@ -37,6 +38,12 @@ def main(host_name: str, address: str, driver: str, phase: str) -> int:
         ready(phase=phase, agent_pid=pid)
         host.call("bind", address=address, driver=driver, group=True, pause_between_members=GROUP_PAUSE,
                   timeout=120)
+    elif phase == "vfs":
+        host.call("session", allowed=None if spec.nics is None else list(spec.nics),
+                  controller=f"reliability: VFs of {address}")
+        made = host.call("vf_create", address=address, num_vfs=2)
+        host.call("bind", address=made["vfs"][0]["address"], driver=driver)
+        ready(phase=phase, vfs=[vf["address"] for vf in made["vfs"]])
     elif phase == "unbind":
         ready(phase=phase)
         host.call("bind", address=address, driver=driver, allow_uio=allow_uio, pause_after_unbind=UNBIND_PAUSE,
