@@ -13,7 +13,7 @@ import pytest
 
 from nictest import models
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.profile]
 
 
 def test_config_space_walks_cleanly(nic, nic_config):

@@ -33,6 +33,8 @@ MARKERS = {
     "whole_group": "on a NIC sharing its IOMMU group, vfio-pci binds the whole group (--group); unmarked tests skip",
 }
 REPORTS = Path(__file__).resolve().parent.parent.parent / "reports"
+# The qualification report (its own option, markers and hooks).
+pytest_plugins = ["nictest.plugin.qualification"]
 
 
 def pytest_addoption(parser):
