@@ -151,16 +151,25 @@ def test_save_and_load_round_trip_and_refusals(tmp_path):
         q.load(tmp_path / "bad.json")
 
 
-def test_html_escapes_everything_and_shows_a_matrix_row_per_nic():
+def matrix_of(root) -> tuple:
+    """The rendered matrix: its NIC columns [(host, NIC)] and {(host, NIC): {row: cell text}}."""
+    columns = [(th.attrs["data-host"], th.attrs["data-nic"]) for th in root.find_all("matrix-nic")]
+    cells = {}
+    for row in root.find_all("matrix-row"):
+        for cell in row.find_all("cell"):
+            cells.setdefault((cell.attrs["data-host"], cell.attrs["data-nic"]), {})[cell.attrs["data-row"]] = cell.text()
+    return columns, cells
+
+
+def test_html_escapes_everything_and_shows_a_matrix_column_per_nic():
     report = sample_report()
     page = qualification_html.render(report)
     assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     root = parse(page)
-    matrix = root.find_all("matrix-row")
-    assert [(r.attrs["data-host"], r.attrs["data-nic"]) for r in matrix] == [
-        ("lab1", "0000:00:03.0"), ("lab1", "0000:00:04.0"), ("lab2", "0000:00:03.0")]
-    cells = {c.attrs["data-row"]: c.text() for c in matrix[0].find_all("cell")}
-    assert cells == {name: entry["status"] for name, entry in report["hosts"][0]["nics"][0]["rows"].items()}
+    columns, cells = matrix_of(root)
+    assert columns == [("lab1", "0000:00:03.0"), ("lab1", "0000:00:04.0"), ("lab2", "0000:00:03.0")]
+    assert cells[columns[0]] == {name: entry["status"] for name, entry in report["hosts"][0]["nics"][0]["rows"].items()}
+    assert [r.attrs["data-row"] for r in root.find_all("matrix-row")] == report["row_names"]
     sections = root.find_all("nic")
     assert len(sections) == 3
     assert "hash 0x1 != 0x2" in sections[0].text() and "sha256 " + "ab" * 32 in sections[0].text()
@@ -224,7 +233,7 @@ def test_cli_renders_the_saved_json_again(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0].startswith("NOT QUALIFIED: 1 of 3 NICs not qualified")
     page = (tmp_path / "html" / q.HTML_NAME).read_text()
-    assert len(parse(page).find_all("matrix-row")) == 3
+    assert len(matrix_of(parse(page))[0]) == 3
     missing = subprocess.run([sys.executable, "-m", "nictest.cli", "report", "--qualification", "--results",
                               str(tmp_path / "none")], capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "ReportError" in missing.stderr and "run pytest with --host first" in missing.stderr

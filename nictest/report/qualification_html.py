@@ -18,7 +18,8 @@ h1 { font-size: 22px; margin: 0 0 8px; } h2 { font-size: 17px; margin: 28px 0 6p
 table { border-collapse: collapse; margin: 8px 0; }
 th, td { border: 1px solid #c8c8cc; padding: 3px 7px; text-align: left; vertical-align: top; }
 th { background: #f2f2f5; font-weight: 600; }
-.matrix td.cell { text-align: center; white-space: nowrap; }
+.matrix td.cell, .matrix td.matrix-verdict { text-align: center; white-space: nowrap; min-width: 110px; }
+.matrix td.matrix-verdict { display: table-cell; border-radius: 0; font-size: 12px; }
 .status-pass { background: #d7f5dc; } .status-fail, .status-error { background: #fbd3d0; font-weight: 600; }
 .status-not-testable { background: #fff1c2; } .status-skipped { background: #ececec; }
 .status-not-claimed { color: #8a8a8e; } .status-not-run { color: #8a8a8e; font-style: italic; }
@@ -65,21 +66,22 @@ def nic_model(nic: dict) -> str:
 
 
 def matrix(report: dict) -> str:
-    names = report["row_names"]
-    head = "".join(f'<th class="row-name">{_e(n)}</th>' for n in names)
+    """Rows: the qualification rows; columns: the NICs (host, address, model); a verdict row last."""
+    nics = [(host, nic) for host in report["hosts"] for nic in host["nics"]]
+    head = "".join(f'<th class="matrix-nic" data-host="{_e(h["name"])}" data-nic="{_e(n["address"])}">'
+                   f'{_e(h["name"])}<br><a href="#{_anchor(h["name"], n["address"])}">{_e(n["address"])}</a><br>'
+                   f'{_e(nic_model(n))}</th>' for h, n in nics)
     body = []
-    for host in report["hosts"]:
-        for nic in host["nics"]:
-            cells = "".join(
-                f'<td class="cell status-{css_name(nic["rows"][n]["status"])}" data-row="{_e(n)}" '
-                f'title="{_e(nic["rows"][n]["message"][:300])}">{_e(nic["rows"][n]["status"])}</td>'
-                for n in names)
-            body.append(f'<tr class="matrix-row" data-host="{_e(host["name"])}" data-nic="{_e(nic["address"])}">'
-                        f'<td>{_e(host["name"])}</td><td><a href="#{_anchor(host["name"], nic["address"])}">'
-                        f'{_e(nic["address"])}</a></td><td>{_e(nic_model(nic))}</td>{cells}'
-                        f'<td class="{css_name(nic["verdict"])}">{_e(nic["verdict"])}</td></tr>')
-    return (f'<table class="matrix"><thead><tr><th>host</th><th>NIC</th><th>model</th>{head}<th>verdict</th>'
-            f'</tr></thead><tbody>{"".join(body)}</tbody></table>')
+    for name in report["row_names"]:
+        cells = "".join(
+            f'<td class="cell status-{css_name(n["rows"][name]["status"])}" data-host="{_e(h["name"])}" '
+            f'data-nic="{_e(n["address"])}" data-row="{_e(name)}" title="{_e(n["rows"][name]["message"][:300])}">'
+            f'{_e(n["rows"][name]["status"])}</td>' for h, n in nics)
+        body.append(f'<tr class="matrix-row" data-row="{_e(name)}"><th>{_e(name)}</th>{cells}</tr>')
+    verdicts = "".join(f'<td class="{verdict_class(n["verdict"])} matrix-verdict" data-host="{_e(h["name"])}" '
+                       f'data-nic="{_e(n["address"])}">{_e(n["verdict"])}</td>' for h, n in nics)
+    return (f'<table class="matrix"><thead><tr><th>row</th>{head}</tr></thead><tbody>{"".join(body)}'
+            f'<tr class="matrix-verdicts"><th>verdict</th>{verdicts}</tr></tbody></table>')
 
 
 def _anchor(host: str, address: str) -> str:
