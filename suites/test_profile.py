@@ -13,7 +13,7 @@ import pytest
 
 from nictest import models
 
-pytestmark = [pytest.mark.lab, pytest.mark.profile]
+pytestmark = pytest.mark.lab
 
 
 def test_config_space_walks_cleanly(nic, nic_config):
@@ -26,6 +26,7 @@ def test_config_space_walks_cleanly(nic, nic_config):
     assert not nic_config["problems"], f"{nic['address']}: " + "; ".join(nic_config["problems"])
 
 
+@pytest.mark.profile   # the qualification report's "profile" row
 def test_nic_matches_its_model_profile(nic, nic_config, nic_profile):
     """IDs, BARs, capabilities (with their key fields) and reset methods, each difference named.
 

@@ -103,7 +103,8 @@ def test_the_profile_suite_fails_exactly_the_wrong_claim_and_skips_an_unprofiled
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "suites/test_profile.py", "--host", host.name,
          "--inventory", str(hosts_toml), "--profiles", str(vendor_dir), "--keep-lab", "-q", "-p", "no:randomly",
-         f"--junitxml={junit}", f"--alluredir={tmp_path / 'allure'}"],
+         f"--junitxml={junit}", f"--alluredir={tmp_path / 'allure'}",
+         "--qualification-report", str(tmp_path / "qualification")],
         cwd=REPO, capture_output=True, text=True, timeout=900, env=dict(os.environ))
     tail = run.stdout[-3000:]
     assert run.returncode == 1, f"the inner run should fail the wrong claim: exit {run.returncode}\n{tail}"
@@ -121,3 +122,32 @@ def test_the_profile_suite_fails_exactly_the_wrong_claim_and_skips_an_unprofiled
     assert skipped[0] == "skipped" and (
         f"nictest profile record --host {host.name} {other['address']} --out FILE") in skipped[1], theirs
     assert theirs[f"test_config_space_walks_cleanly[{host.name}-{other['address']}]"][0] == "passed", theirs
+
+    qualification_names_the_wrong_profile(host, nic, other, vendor_dir / f"{model}.json", claimed,
+                                          tmp_path / "qualification" / "qualification.json")
+
+
+def qualification_names_the_wrong_profile(host, nic, other, wrong_file: Path, claimed: str, path: Path) -> None:
+    """The same inner run's qualification report: the facts are the host's own, the profile is the
+    vendor's file (its sha256), its row fails with the entry, the unprofiled NIC cannot qualify."""
+    import hashlib
+    report = json.loads(path.read_text())
+    (entry,) = report["hosts"]
+    nics = {n["address"]: n for n in entry["nics"]}
+    assert set(nics) == {nic["address"], other["address"]}, sorted(nics)
+    assert entry["kernel"] == host.info["kernel"] and entry["iommu"] == host.info["iommu"]
+    mine = nics[nic["address"]]
+    for key in ("vendor", "device", "subsystem_vendor", "subsystem_device", "driver", "module", "netdev"):
+        assert mine[key] == nic[key], (key, mine[key], nic[key])
+    ethtool = host.call("ethtool_i", ifname=nic["netdev"])["info"]
+    assert (mine["driver_version"], mine["firmware_version"]) == (ethtool["version"], ethtool["firmware-version"])
+    assert mine["profile"]["path"] == str(wrong_file)
+    assert mine["profile"]["sha256"] == hashlib.sha256(wrong_file.read_bytes()).hexdigest()
+    row = mine["rows"]["profile"]
+    assert row["status"] == "fail" and f"capabilities.{claimed}" in row["message"], row
+    assert mine["verdict_line"].startswith("NOT QUALIFIED: profile fails: "), mine["verdict_line"]
+    theirs = nics[other["address"]]
+    assert theirs["rows"]["profile"]["status"] == "skipped", theirs["rows"]["profile"]
+    assert "nictest profile record" in theirs["rows"]["profile"]["message"]
+    assert theirs["verdict"] == "INCOMPLETE" and "no qualification profile" in theirs["verdict_line"]
+    assert report["verdict"] == "NOT QUALIFIED"

@@ -51,7 +51,7 @@ def pytest_configure(config):
         return
     if directory is None and not config.getoption("host"):
         return
-    config._nictest_qualification = _Run(Path(directory) if directory else REPORTS)
+    config._nictest_qualification = _Run(Path(directory) if directory else REPORTS, explicit=directory is not None)
     config.pluginmanager.register(config._nictest_qualification, "nictest-qualification")
 
 
@@ -89,8 +89,9 @@ def phase_message(report) -> str:
 class _Run:
     """The controller's record of one session (registered only there)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, explicit: bool) -> None:
         self.directory = directory
+        self.explicit = explicit      # asked for: written even when no qualification test ran
         self.recorder = q.Recorder()
         self.started = _now()
         self.written: list = []
@@ -109,15 +110,18 @@ class _Run:
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(self, session, exitstatus):
         # Before the nictest plugin's own sessionfinish closes the hosts and stops the labs.
+        # Any error here is reported, never raised: raising would skip the hosts' close and the labs' stop.
         try:
             self.write(session.config, int(exitstatus))
-        except (OSError, NictestError) as err:
-            self.error = f"the qualification report was not written: {err}"
+        except Exception as err:  # noqa: BLE001
+            self.error = f"the qualification report was not written: {type(err).__name__}: {err}"
         return (yield)
 
     def write(self, config, exit_status: int) -> None:
         from . import _pool, nictest_version
         outcomes = self.recorder.done()
+        if not outcomes and not self.explicit:
+            return        # e.g. the library's own tests: keep the last suite run's report
         tested = {}
         for outcome in outcomes:
             tested.setdefault(outcome.host, set()).add(outcome.nic)
