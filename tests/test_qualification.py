@@ -237,3 +237,13 @@ def test_cli_renders_the_saved_json_again(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "nictest.cli", "report", "--qualification", "--results",
                               str(tmp_path / "none")], capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "ReportError" in missing.stderr and "run pytest with --host first" in missing.stderr
+
+
+def test_a_feature_marker_without_a_known_name_stops_the_run(tmp_path):
+    (tmp_path / "test_bad.py").write_text('import pytest\n\n@pytest.mark.nic_feature("rrs")\ndef test_x():\n    pass\n')
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_bad.py"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert done.returncode == 4, done.stdout + done.stderr      # usage error, nothing ran
+    assert "nic_feature('rrs',): name one feature of the profile schema" in done.stderr + done.stdout
+    assert "known: mtu, vlan" in done.stderr + done.stdout

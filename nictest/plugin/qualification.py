@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from ..errors import NictestError, ProfileError
-from ..models import find_profile
+from ..models import FEATURES, find_profile
 from ..report import qualification as q
 from ..report import qualification_html
 from .summary import HOST, NIC
@@ -60,9 +60,11 @@ def rows_of(item) -> list:
     feature = item.get_closest_marker(FEATURE_MARKER)
     if feature is not None:
         names = [a for a in feature.args if isinstance(a, str)]
-        if not names:
-            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.{FEATURE_MARKER} needs the feature name, "
-                                    f"e.g. @pytest.mark.{FEATURE_MARKER}(\"rss\")")
+        unknown = [n for n in names if n not in FEATURES]
+        if not names or unknown or len(names) != len(feature.args):
+            raise pytest.UsageError(
+                f"{item.nodeid}: @pytest.mark.{FEATURE_MARKER}{feature.args!r}: name one feature of the profile "
+                f"schema, e.g. @pytest.mark.{FEATURE_MARKER}(\"rss\"); known: {', '.join(FEATURES)}")
         return names
     return [row for marker, row in q.SUITE_ROWS if item.get_closest_marker(marker) is not None]
 
