@@ -157,7 +157,8 @@ def matrix_of(root) -> tuple:
     cells = {}
     for row in root.find_all("matrix-row"):
         for cell in row.find_all("cell"):
-            cells.setdefault((cell.attrs["data-host"], cell.attrs["data-nic"]), {})[cell.attrs["data-row"]] = cell.text()
+            key = (cell.attrs["data-host"], cell.attrs["data-nic"])
+            cells.setdefault(key, {})[cell.attrs["data-row"]] = cell.text()
     return columns, cells
 
 
@@ -222,7 +223,8 @@ def test_host_facts_read_once_per_host_with_profile_hash_and_ethtool():
     assert other["ethtool_error"].startswith("no netdev (driver none)")
     assert facts["nics"]["0000:00:09.0"] == {"error": "the NIC was not on the host at the end of the run"}
     down = plugin.host_facts(FakePool({}), "lab9", ["0000:00:03.0"], [])
-    assert "lab9: cannot connect" in down["host"]["error"] and "lab9: cannot connect" in down["nics"]["0000:00:03.0"]["error"]
+    assert "lab9: cannot connect" in down["host"]["error"]
+    assert "lab9: cannot connect" in down["nics"]["0000:00:03.0"]["error"]
 
 
 def test_cli_renders_the_saved_json_again(tmp_path):
@@ -236,7 +238,8 @@ def test_cli_renders_the_saved_json_again(tmp_path):
     assert len(matrix_of(parse(page))[0]) == 3
     missing = subprocess.run([sys.executable, "-m", "nictest.cli", "report", "--qualification", "--results",
                               str(tmp_path / "none")], capture_output=True, text=True, timeout=60)
-    assert missing.returncode == 2 and "ReportError" in missing.stderr and "run pytest with --host first" in missing.stderr
+    assert missing.returncode == 2 and "ReportError" in missing.stderr
+    assert "run pytest with --host first" in missing.stderr
 
 
 def test_a_feature_marker_without_a_known_name_stops_the_run(tmp_path):

@@ -10,7 +10,7 @@ from html import escape
 from pathlib import Path
 from typing import Iterable
 
-from .qualification import FAIL, HTML_NAME, NOT_QUALIFIED, QUALIFIED
+from .qualification import ERROR, FAIL, HTML_NAME, NOT_QUALIFIED, QUALIFIED
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #1d1d1f; }
@@ -124,7 +124,7 @@ def nic_section(host: dict, nic: dict) -> str:
         tally = ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "none"
         detail = ""
         if entry.get("message"):
-            label = "first failure" if entry["status"] == FAIL else "why"
+            label = "first failure" if entry["status"] in (FAIL, ERROR) else "why"
             test = f' <code>{_e(entry["test"])}</code>' if entry.get("test") else ""
             detail = f'<span class="muted">{label}</span>{test}<pre>{_e(entry["message"])}</pre>'
         rows.append(f'<tr class="feature-row" data-row="{_e(name)}"><td>{_e(name)}</td>'
