@@ -14,7 +14,7 @@ import pytest
 from fixtures.nics import device, require_driver
 from nictest.errors import RefusedError
 
-pytestmark = [pytest.mark.lab, pytest.mark.destructive]
+pytestmark = [pytest.mark.lab, pytest.mark.destructive, pytest.mark.nic_feature("sriov")]
 
 VFS = 2  # enough for VF-to-VF; fewer when the host offers fewer
 
