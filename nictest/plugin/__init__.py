@@ -15,7 +15,7 @@ import pytest
 
 from ..errors import NictestError
 from ..report.categories import write_categories
-from . import summary
+from . import junit, summary
 from .hostpool import HostPool, resolve_specs, write_allure_environment, write_host_facts
 
 MARKERS = {
@@ -79,6 +79,7 @@ def pytest_configure(config):
     if not _is_worker(config):
         config._nictest_summary = summary.RunSummary()
         config.pluginmanager.register(_SummaryCollector(config._nictest_summary), "nictest-summary")
+        config.pluginmanager.register(junit.SuiteProperties(), "nictest-junit")
     # With -n, keep one host's tests on one worker; the on-host locks back this up.
     if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") in ("no", "load"):
         config.option.dist = "loadgroup"
@@ -109,14 +110,14 @@ def pytest_sessionstart(session):
         pool.boot_labs()
 
 
-@pytest.hookimpl(tryfirst=True)  # before junitxml writes the file: it carries the summary
+@pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session):
     pool = _pool(session.config)
     if pool is None:
         return
     if not _is_worker(session.config):
         _record_end_state(session.config, pool)
-    _summary_to_junit(session.config)
+        junit.remember(session.config, _junit_properties(session.config))
     allure_dir = getattr(session.config.option, "allure_report_dir", None)
     if allure_dir and pool.hello:
         write_host_facts(allure_dir, pool.hello)
@@ -171,8 +172,9 @@ def pytest_collection_modifyitems(config, items):
 
 
 @functools.lru_cache(maxsize=1)  # two git calls, asked for by JUnit and by Allure
-def nictest_version() -> str:
-    """The git commit nictest runs from (what a qualification report must name)."""
+def nictest_commit() -> str:
+    """The git commit nictest runs from, 12 hex digits (+changes when the tree is modified);
+    "" outside a git checkout."""
     import subprocess
     repo = Path(__file__).resolve().parent.parent.parent
     try:
@@ -181,9 +183,15 @@ def nictest_version() -> str:
         dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
-        sha, dirty = "", ""
+        return ""
+    return f"{sha}{'+changes' if dirty else ''}" if sha else ""
+
+
+def nictest_version() -> str:
+    """The version and git commit nictest runs from (what a qualification report must name)."""
     from importlib.metadata import version
-    return f"{version('nictest')} ({sha}{'+changes' if dirty else ''})" if sha else version("nictest")
+    commit = nictest_commit()
+    return f"{version('nictest')} ({commit})" if commit else version("nictest")
 
 
 def _item_params(item) -> dict:
@@ -240,23 +248,21 @@ def _record_end_state(config, pool) -> None:
             for address in _nics_of(config, pool.specs[name]) for d in [devices.get(address)]}
 
 
-def _summary_to_junit(config) -> None:
-    from _pytest.junitxml import xml_key
+def _junit_properties(config) -> list:
+    """The run's <testsuite> properties: nictest's version and commit, each tested host's
+    kernel and IOMMU, the per-host summary rows and where every NIC ended."""
     table = getattr(config, "_nictest_summary", None)
-    xml = config.stash.get(xml_key, None)
-    if table is None or xml is None or _is_worker(config):
-        return
+    if table is None:
+        return []
     pool = _pool(config)
-    xml.add_global_property("nictest", nictest_version())
+    props = [("nictest", nictest_version()), ("nictest.commit", nictest_commit() or "unknown")]
     for name in sorted(table.end_state):   # hosts tested (the controller connected to each at the end)
         hello = pool.hello.get(name, {}) if pool else {}
-        xml.add_global_property(f"{name}.kernel", hello.get("kernel"))
-        xml.add_global_property(f"{name}.iommu", hello.get("iommu"))
-    for row in table.rows():
-        xml.add_global_property(f"summary.{row.host}.{row.nic}.{row.driver}", row.text())
+        props += [(f"{name}.kernel", hello.get("kernel")), (f"{name}.iommu", hello.get("iommu"))]
+    props += [(f"summary.{row.host}.{row.nic}.{row.driver}", row.text()) for row in table.rows()]
     for name, nics in sorted(table.end_state.items()):
-        for address, text in sorted(nics.items()):
-            xml.add_global_property(f"end.{name}.{address}", text)
+        props += [(f"end.{name}.{address}", text) for address, text in sorted(nics.items())]
+    return props
 
 
 def pytest_terminal_summary(terminalreporter):
