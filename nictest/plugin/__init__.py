@@ -15,7 +15,7 @@ import pytest
 
 from ..errors import NictestError
 from ..report.categories import write_categories
-from . import junit, summary
+from . import applicable, junit, summary
 from .hostpool import HostPool, resolve_specs, write_allure_environment, write_host_facts
 
 MARKERS = {
@@ -156,10 +156,52 @@ def _inactive_nics(config, name) -> list:
     return pool.inactive_nics[name]
 
 
+def _host_iommu(config, name):
+    """Whether the host has an IOMMU, from its agent's hello (connecting at collection, once
+    per process); None when it cannot be reached (the host fixture reports why)."""
+    try:
+        return bool(_pool(config).get(name).info.get("iommu"))
+    except NictestError:
+        return None
+
+
+_LEFT_OUT = pytest.StashKey[dict]()   # host -> driver -> tests not collected (applicable.py)
+
+
+def _leave_out_other_drivers(config, items) -> None:
+    """Deselect the variants of the user-space driver that does not apply to their host."""
+    if _pool(config) is None or config.getoption("driver"):
+        return
+    known = {}
+
+    def iommu_of(name):
+        if name not in known:
+            known[name] = _host_iommu(config, name)
+        return known[name]
+
+    kept, dropped, counts = applicable.split(items, iommu_of)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+    applicable.merge(config.stash.setdefault(_LEFT_OUT, {}), counts)
+    if _is_worker(config):   # the controller prints them (pytest_testnodedown)
+        config.workeroutput["nictest_left_out"] = counts
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """xdist (controller): what a worker's collection left out, for the terminal summary."""
+    counts = getattr(node, "workeroutput", {}).get("nictest_left_out")
+    if counts:
+        applicable.merge(node.config.stash.setdefault(_LEFT_OUT, {}), counts)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """The smoke stage runs first (a stable sort: the order is otherwise kept); Allure's
-    Suites tree reads host -> NIC -> suite."""
+    """Variants of a driver that does not apply to their host are left out; the smoke stage
+    runs first (a stable sort: the order is otherwise kept); Allure's Suites tree reads
+    host -> NIC -> suite."""
+    _leave_out_other_drivers(config, items)
     items.sort(key=lambda item: item.get_closest_marker("smoke") is None)
     if config.pluginmanager.hasplugin("allure_pytest"):
         import allure
@@ -260,6 +302,9 @@ def _junit_properties(config) -> list:
         hello = pool.hello.get(name, {}) if pool else {}
         props += [(f"{name}.kernel", hello.get("kernel")), (f"{name}.iommu", hello.get("iommu"))]
     props += [(f"summary.{row.host}.{row.nic}.{row.driver}", row.text()) for row in table.rows()]
+    for name, per_driver in sorted(config.stash.get(_LEFT_OUT, {}).items()):
+        props += [(f"left_out.{name}.{driver}", f"{n} tests: {applicable.why_left_out(driver)}")
+                  for driver, n in sorted(per_driver.items())]
     for name, nics in sorted(table.end_state.items()):
         props += [(f"end.{name}.{address}", text) for address, text in sorted(nics.items())]
     return props
@@ -274,6 +319,11 @@ def pytest_terminal_summary(terminalreporter):
         for name, nics in sorted(table.end_state.items()):
             ends = "; ".join(f"{address} {text}" for address, text in sorted(nics.items()))
             terminalreporter.write_line(f"{name} NICs at the end: {ends}")
+    left_out = applicable.lines(terminalreporter.config.stash.get(_LEFT_OUT, {}))
+    if left_out:
+        terminalreporter.section("nictest: left out (the user-space driver does not apply to the host)")
+        for line in left_out:
+            terminalreporter.write_line(line)
     pool = _pool(terminalreporter.config)
     if pool is not None and pool.smoke_failed:
         terminalreporter.section("nictest: smoke stage failed (these hosts' other tests were skipped)")
