@@ -110,7 +110,7 @@ def pytest_sessionstart(session):
         pool.boot_labs()
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True)  # the connections are closed at its end
 def pytest_sessionfinish(session):
     pool = _pool(session.config)
     if pool is None:
