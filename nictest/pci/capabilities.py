@@ -290,6 +290,7 @@ def walk(data: bytes) -> Dict[str, Any]:
         "device": _hex4(cfg.u16(PCI_DEVICE_ID)),
         "revision": f"{class_word & 0xFF:02x}",
         "class": f"{class_word >> 8:06x}",
+        "command": cfg.u16(PCI_COMMAND),  # live, not cached: what the device's decoders are set to now
         "header_type": header_type & 0x7F,
         "multifunction": bool(header_type & 0x80),
         "subsystem_vendor": _hex4(cfg.u16(PCI_SUBSYSTEM_VENDOR_ID)) if header_type & 0x7F == 0 else None,

@@ -15,7 +15,7 @@ import pytest
 
 from ..errors import NictestError
 from ..report.categories import write_categories
-from . import summary
+from . import applicable, junit, summary
 from .hostpool import HostPool, resolve_specs, write_allure_environment, write_host_facts
 
 MARKERS = {
@@ -81,6 +81,7 @@ def pytest_configure(config):
     if not _is_worker(config):
         config._nictest_summary = summary.RunSummary()
         config.pluginmanager.register(_SummaryCollector(config._nictest_summary), "nictest-summary")
+        config.pluginmanager.register(junit.SuiteProperties(), "nictest-junit")
     # With -n, keep one host's tests on one worker; the on-host locks back this up.
     if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") in ("no", "load"):
         config.option.dist = "loadgroup"
@@ -111,14 +112,14 @@ def pytest_sessionstart(session):
         pool.boot_labs()
 
 
-@pytest.hookimpl(tryfirst=True)  # before junitxml writes the file: it carries the summary
+@pytest.hookimpl(tryfirst=True)  # the connections are closed at its end
 def pytest_sessionfinish(session):
     pool = _pool(session.config)
     if pool is None:
         return
     if not _is_worker(session.config):
         _record_end_state(session.config, pool)
-    _summary_to_junit(session.config)
+        junit.remember(session.config, _junit_properties(session.config))
     allure_dir = getattr(session.config.option, "allure_report_dir", None)
     if allure_dir and pool.hello:
         write_host_facts(allure_dir, pool.hello)
@@ -157,10 +158,52 @@ def _inactive_nics(config, name) -> list:
     return pool.inactive_nics[name]
 
 
+def _host_iommu(config, name):
+    """Whether the host has an IOMMU, from its agent's hello (connecting at collection, once
+    per process); None when it cannot be reached (the host fixture reports why)."""
+    try:
+        return bool(_pool(config).get(name).info.get("iommu"))
+    except NictestError:
+        return None
+
+
+_LEFT_OUT = pytest.StashKey[dict]()   # host -> driver -> tests not collected (applicable.py)
+
+
+def _leave_out_other_drivers(config, items) -> None:
+    """Deselect the variants of the user-space driver that does not apply to their host."""
+    if _pool(config) is None or config.getoption("driver"):
+        return
+    known = {}
+
+    def iommu_of(name):
+        if name not in known:
+            known[name] = _host_iommu(config, name)
+        return known[name]
+
+    kept, dropped, counts = applicable.split(items, iommu_of)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+    applicable.merge(config.stash.setdefault(_LEFT_OUT, {}), counts)
+    if _is_worker(config):   # the controller prints them (pytest_testnodedown)
+        config.workeroutput["nictest_left_out"] = counts
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """xdist (controller): what a worker's collection left out, for the terminal summary."""
+    counts = getattr(node, "workeroutput", {}).get("nictest_left_out")
+    if counts:
+        applicable.merge(node.config.stash.setdefault(_LEFT_OUT, {}), counts)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """The smoke stage runs first (a stable sort: the order is otherwise kept); Allure's
-    Suites tree reads host -> NIC -> suite."""
+    """Variants of a driver that does not apply to their host are left out; the smoke stage
+    runs first (a stable sort: the order is otherwise kept); Allure's Suites tree reads
+    host -> NIC -> suite."""
+    _leave_out_other_drivers(config, items)
     items.sort(key=lambda item: item.get_closest_marker("smoke") is None)
     if config.pluginmanager.hasplugin("allure_pytest"):
         import allure
@@ -173,8 +216,9 @@ def pytest_collection_modifyitems(config, items):
 
 
 @functools.lru_cache(maxsize=1)  # two git calls, asked for by JUnit and by Allure
-def nictest_version() -> str:
-    """The git commit nictest runs from (what a qualification report must name)."""
+def nictest_commit() -> str:
+    """The git commit nictest runs from, 12 hex digits (+changes when the tree is modified);
+    "" outside a git checkout."""
     import subprocess
     repo = Path(__file__).resolve().parent.parent.parent
     try:
@@ -183,9 +227,15 @@ def nictest_version() -> str:
         dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
-        sha, dirty = "", ""
+        return ""
+    return f"{sha}{'+changes' if dirty else ''}" if sha else ""
+
+
+def nictest_version() -> str:
+    """The version and git commit nictest runs from (what a qualification report must name)."""
     from importlib.metadata import version
-    return f"{version('nictest')} ({sha}{'+changes' if dirty else ''})" if sha else version("nictest")
+    commit = nictest_commit()
+    return f"{version('nictest')} ({commit})" if commit else version("nictest")
 
 
 def _item_params(item) -> dict:
@@ -242,23 +292,24 @@ def _record_end_state(config, pool) -> None:
             for address in _nics_of(config, pool.specs[name]) for d in [devices.get(address)]}
 
 
-def _summary_to_junit(config) -> None:
-    from _pytest.junitxml import xml_key
+def _junit_properties(config) -> list:
+    """The run's <testsuite> properties: nictest's version and commit, each tested host's
+    kernel and IOMMU, the per-host summary rows and where every NIC ended."""
     table = getattr(config, "_nictest_summary", None)
-    xml = config.stash.get(xml_key, None)
-    if table is None or xml is None or _is_worker(config):
-        return
+    if table is None:
+        return []
     pool = _pool(config)
-    xml.add_global_property("nictest", nictest_version())
+    props = [("nictest", nictest_version()), ("nictest.commit", nictest_commit() or "unknown")]
     for name in sorted(table.end_state):   # hosts tested (the controller connected to each at the end)
         hello = pool.hello.get(name, {}) if pool else {}
-        xml.add_global_property(f"{name}.kernel", hello.get("kernel"))
-        xml.add_global_property(f"{name}.iommu", hello.get("iommu"))
-    for row in table.rows():
-        xml.add_global_property(f"summary.{row.host}.{row.nic}.{row.driver}", row.text())
+        props += [(f"{name}.kernel", hello.get("kernel")), (f"{name}.iommu", hello.get("iommu"))]
+    props += [(f"summary.{row.host}.{row.nic}.{row.driver}", row.text()) for row in table.rows()]
+    for name, per_driver in sorted(config.stash.get(_LEFT_OUT, {}).items()):
+        props += [(f"left_out.{name}.{driver}", f"{n} tests: {applicable.why_left_out(driver)}")
+                  for driver, n in sorted(per_driver.items())]
     for name, nics in sorted(table.end_state.items()):
-        for address, text in sorted(nics.items()):
-            xml.add_global_property(f"end.{name}.{address}", text)
+        props += [(f"end.{name}.{address}", text) for address, text in sorted(nics.items())]
+    return props
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -270,6 +321,11 @@ def pytest_terminal_summary(terminalreporter):
         for name, nics in sorted(table.end_state.items()):
             ends = "; ".join(f"{address} {text}" for address, text in sorted(nics.items()))
             terminalreporter.write_line(f"{name} NICs at the end: {ends}")
+    left_out = applicable.lines(terminalreporter.config.stash.get(_LEFT_OUT, {}))
+    if left_out:
+        terminalreporter.section("nictest: left out (the user-space driver does not apply to the host)")
+        for line in left_out:
+            terminalreporter.write_line(line)
     pool = _pool(terminalreporter.config)
     if pool is not None and pool.smoke_failed:
         terminalreporter.section("nictest: smoke stage failed (these hosts' other tests were skipped)")
