@@ -60,12 +60,14 @@ def _send_into(host, pmd_port, peer_link, iova: int, record_property) -> dict:
     return rx
 
 
-def _never_mapped_iova(canary: dict) -> int:
-    """The canary's physical address when it is not one of our IOVAs: where the write would land
-    if the device's addresses were not translated."""
+def _never_mapped_iova(host, canary: dict) -> int:
+    """The canary's physical address when it is not one of our IOVAs and lies within the IOVA
+    width the host's IOMMU translates (its hello says; 32 bits when it does not): where the
+    write would land if the device's addresses were not translated."""
     lo, hi = canary["dma_bus_base"], canary["dma_bus_base"] + canary["dma_size"]
     phys = canary["phys"] & ~0xFFF
-    if phys and not lo <= phys < hi and phys + CANARY_SIZE <= 1 << 39:
+    width = host.info.get("iommu_address_bits") or 32
+    if phys and not lo <= phys < hi and phys + CANARY_SIZE <= 1 << width:
         return phys
     return NEVER_MAPPED_FALLBACK
 
@@ -82,7 +84,7 @@ def test_rx_into_never_mapped_iova_is_blocked(host, device_evidence, port_eviden
                                               record_property):
     port = port_evidence
     canary = port.call("iso_canary", size=CANARY_SIZE)
-    iova = _never_mapped_iova(canary)
+    iova = _never_mapped_iova(host, canary)
     record_property("never_mapped_iova", hex(iova))
     _send_into(host, port, peer_link, iova, record_property)
     changed = port.call("iso_canary_check", bus=canary["bus"])["changed_bytes"]

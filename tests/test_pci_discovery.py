@@ -261,3 +261,19 @@ def test_discover_live_root_smoke():
     for nic in discover("/"):
         assert nic.class_code.startswith("0x02")
         json.dumps(nic.to_dict())
+
+
+def test_iommu_address_bits_is_the_narrowest_vtd_units_mgaw(tmp_path):
+    from nictest.pci.discovery import iommu_address_bits
+    fake = FakeSysfs(tmp_path)
+    assert iommu_address_bits(tmp_path) is None  # no IOMMU
+    fake.enable_iommu_class("dmar0")
+    assert iommu_address_bits(tmp_path) is None  # a unit that publishes no width (e.g. AMD's)
+    # QEMU 10's intel-iommu as the lab guest reads it: MGAW field 0x2f -> 48 bits.
+    (tmp_path / "sys/devices/virtual/iommu/dmar0/intel-iommu").mkdir()
+    (tmp_path / "sys/devices/virtual/iommu/dmar0/intel-iommu/cap").write_text("d2008c222f0606\n")
+    assert iommu_address_bits(tmp_path) == 48
+    fake.enable_iommu_class("dmar1")
+    (tmp_path / "sys/devices/virtual/iommu/dmar1/intel-iommu").mkdir()
+    (tmp_path / "sys/devices/virtual/iommu/dmar1/intel-iommu/cap").write_text("d2008c22260206\n")  # MGAW 0x26
+    assert iommu_address_bits(tmp_path) == 39

@@ -94,6 +94,16 @@ def iommu_enabled():
         return None
 
 
+def iommu_address_bits():
+    """The IOMMU's IOVA width in bits when the host says (Intel VT-d), else None."""
+    try:
+        from nictest.pci.discovery import iommu_address_bits as read_bits
+        return read_bits("/")
+    except Exception as exc:  # noqa: BLE001 - unknown; hello must still answer
+        log.warning("cannot read the IOMMU's address width: %s", exc)
+        return None
+
+
 @op("ping")
 def ping(agent) -> dict:
     return {"pong": True}
@@ -116,6 +126,7 @@ def hello(agent) -> dict:
         "hostname": socket.gethostname(),
         "uid": os.geteuid(),
         "iommu": iommu_enabled(),
+        "iommu_address_bits": iommu_address_bits(),
         "missing": missing_prerequisites(),
         "session_ip": agent.session_ip,
         "session_local": agent.session_local,

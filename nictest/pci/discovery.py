@@ -70,6 +70,21 @@ def iommu_enabled(root: PathLike = "/") -> bool:
     return bool(list_dir(under(root, IOMMU_GROUPS)) or list_dir(under(root, "sys/class/iommu")))
 
 
+def iommu_address_bits(root: PathLike = "/") -> Optional[int]:
+    """The widest IOVA every IOMMU unit of the host translates, or None when no unit says.
+
+    Intel VT-d: the capability register (sysfs intel-iommu/cap, hex) holds MGAW, the
+    maximum guest address width minus one, in bits 21:16 (VT-d spec, 11.4.2). Other IOMMUs
+    do not publish a width in sysfs: None, and callers keep to 32 bits, which every one has.
+    """
+    widths = []
+    for unit in list_dir(under(root, "sys/class/iommu")):
+        cap = read_int(under(root, "sys/class/iommu", unit, "intel-iommu/cap"), 16)
+        if cap is not None:
+            widths.append((cap >> 16 & 0x3F) + 1)
+    return min(widths) if widths else None
+
+
 def hex_id(text: Optional[str], digits: int) -> Optional[str]:
     """"0x8086" -> "8086"; None for missing or garbled ids."""
     if not text:
