@@ -105,6 +105,7 @@ class Jobs(Service):
         deadline = time.monotonic() + max((job.limit_s for job in self._jobs.values()), default=0)
         for key, job in list(self._jobs.items()):
             futures.wait([job.future], timeout=max(deadline - time.monotonic(), 0))
-            if not job.future.done():
+            if job.future.done():
+                del self._jobs[key]
+            else:  # kept: its owner's close sees it and leaves the port open rather than unmap under it
                 log.error("job %r still running at shutdown", key)
-        self._jobs.clear()
