@@ -249,3 +249,27 @@ def test_op_modules_are_found_by_name():
     modules = agent_ops.op_modules()
     assert "nictest.agent.pmd_ops" in modules and "nictest.agent.binding_ops" in modules
     assert all(m.endswith("_ops") for m in modules) and "nictest.agent.ops" not in modules
+
+
+def test_a_netdev_left_in_a_netns_comes_back_at_shutdown(monkeypatch):
+    from nictest.agent import netns
+
+    calls, where = [], {"enp0s4": "root"}
+
+    def ip(*argv, check=True, timeout=15):
+        calls.append(argv)
+        if argv[:3] == ("link", "set", "dev") and argv[4] == "netns":
+            where[argv[3]] = argv[5]
+        elif argv[:2] == ("-n", "ns") and argv[-2:] == ("netns", "1"):
+            where[argv[5]] = "root"
+
+    monkeypatch.setattr(netns, "ip", ip)
+    monkeypatch.setattr(netns, "link_flags", lambda ifname, ns="": ["UP"])
+    monkeypatch.setattr(netns, "ip_json", lambda *argv: [{"ifname": n} for n, w in where.items() if w == "root"])
+    agent = Agent(ops={})
+    assert netns.namespaces(agent).move_in("enp0s4", "ns") is True and where["enp0s4"] == "ns"
+    assert agent.lease_armed()  # a netdev away from the root namespace is something the agent holds
+    agent.run_shutdown_hooks()  # the op that moves it back never came (controller gone)
+    assert where["enp0s4"] == "root" and ("netns", "del", "ns") in calls
+    assert ("link", "set", "dev", "enp0s4", "up") in calls  # its admin state as it was
+    assert not agent.lease_armed()
