@@ -213,7 +213,6 @@ def test_the_lease_is_armed_only_while_the_binding_layer_holds_a_device(tmp_path
     state = binding_ops.state(agent)
     lock = state.locks.acquire("0000:00:03.0", state.owner())
     state.held["0000:00:03.0"] = lock  # what bind leaves behind
-    state.register_hook()
     assert agent.lease_armed()
     state.release("0000:00:03.0")  # what restore ends with
     assert not agent.lease_armed(), "an agent holding nothing would still give up on a quiet controller"

@@ -8,7 +8,8 @@ import pytest
 
 from nictest import errors
 from nictest.agent import ops as agent_ops
-from nictest.agent import pmd_ops
+from nictest.agent import pmd_ops  # noqa: F401 - registers the pmd ops
+from nictest.agent.ports import ports
 from nictest.agent.server import Agent
 from nictest.pmd.port import pmd_error
 
@@ -72,10 +73,8 @@ def agent(monkeypatch):
 
     monkeypatch.setattr(nictest.pmd, "Port", FakePort)
     monkeypatch.setattr(nictest.pmd, "Device", FakeDevice)
-    pmd_ops._reset_for_tests()
     FakePort.closed_order = []
-    yield Agent(ops=agent_ops.OPS)
-    pmd_ops._reset_for_tests()
+    return Agent(ops=agent_ops.OPS)  # a new agent: new services, nothing open
 
 
 def call(agent, op, **args):
@@ -92,7 +91,7 @@ def test_open_info_close(agent):
     assert call(agent, "pmd_close", port=1)["closed"] is False
     with pytest.raises(errors.StateError, match="no open PMD port 1"):
         call(agent, "pmd_stats", port=1)
-    assert agent._hooks == []  # nothing open: no hook left behind
+    assert not agent.lease_armed()  # nothing open: nothing arms the lease
 
 
 def test_ports_close_before_an_earlier_restore_hook(agent):
@@ -110,8 +109,8 @@ def test_ports_close_before_an_earlier_restore_hook(agent):
 def test_close_ports_for_an_address(agent):
     call(agent, "pmd_open", address="0000:00:03.0")
     call(agent, "pmd_open", address="0000:00:04.0")
-    assert pmd_ops.close_ports_for("0000:00:04.0") == 1
-    assert pmd_ops.open_ports() == {1: "0000:00:03.0"}
+    assert ports(agent).close_address("0000:00:04.0") == 1
+    assert ports(agent).addresses() == {1: "0000:00:03.0"}
 
 
 def test_a_device_and_a_port_never_share_an_address_or_an_id(agent):
@@ -124,6 +123,6 @@ def test_a_device_and_a_port_never_share_an_address_or_an_id(agent):
     assert call(agent, "pmd_open", address="0000:00:04.0")["port"] == 2
     with pytest.raises(errors.StateError, match="no open PMD device 2"):
         call(agent, "pmd_device_info", device=2)
-    assert pmd_ops.close_ports_for("0000:00:03.0") == 1  # the binding layer closes devices too
+    assert ports(agent).close_address("0000:00:03.0") == 1  # the binding layer closes devices too
     assert call(agent, "pmd_close", port=2)["closed"] is True
-    assert agent._hooks == []
+    assert not agent.lease_armed()

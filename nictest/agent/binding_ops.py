@@ -1,9 +1,10 @@
 """Agent ops for binding: session, bind, restore, restore_all, journal, stale.
 
-One BindingState per agent process holds the allow-list, the owner record and
-the locks of the devices this agent holds. Dead man's switch: the first bind
-registers a shutdown hook that restores every non-persistent device this agent
-still holds when stdin closes or SIGTERM/SIGHUP arrives. Persistent binds
+The Binding service (one per agent) holds the allow-list, the owner record and
+the locks of the devices this agent holds. Dead man's switch: its close() restores
+every non-persistent device this agent still holds when stdin closes, the lease
+runs out or SIGTERM/SIGHUP arrives; it closes last (service.py), after the Ports
+service has closed every port, and restore closes a device's ports first itself. Persistent binds
 (`nictest bind`) release their lock at once and survive the agent; journal()
 lists them as persistent. A journal entry nobody holds that is not persistent
 is stale (its agent died: kill -9, reboot) and is restored by restore_all.
@@ -18,10 +19,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import sys
 from typing import Any, Dict, List, Optional
 
 from nictest.agent.ops import op
+from nictest.agent.ports import ports
+from nictest.agent.service import Service
 from nictest.binding import bind as binder
 from nictest.binding import group as grouper
 from nictest.binding import restore as restorer
@@ -36,9 +38,11 @@ from nictest.pci.groups import group_members, iommu_group_of
 log = logging.getLogger("nictest.binding")
 
 
-class BindingState:
+class BindingState(Service):
+    close_order = 90
+
     def __init__(self, agent) -> None:
-        self.agent = agent
+        super().__init__(agent)
         self.root = os.environ.get("NICTEST_SYSFS_ROOT", "/")
         self.use_udev = self.root == "/"
         self.journal = Journal()
@@ -46,16 +50,16 @@ class BindingState:
         self.allowed: Optional[List[str]] = None
         self.controller = _default_controller()
         self.held: Dict[str, DeviceLock] = {}
-        self._hook_registered = False
 
     def owner(self) -> Dict[str, Any]:
         return {"controller": self.controller, "pid": os.getpid(), "host": socket.gethostname(),
                 "since": binder.now()}
 
-    def register_hook(self) -> None:
-        if not self._hook_registered:
-            self.agent.on_shutdown(self.dead_mans_switch)
-            self._hook_registered = True
+    def holds(self) -> bool:
+        return bool(self.held)
+
+    def close(self) -> None:
+        self.dead_mans_switch()
 
     def dead_mans_switch(self) -> None:
         for address in sorted(self.held):
@@ -78,8 +82,9 @@ class BindingState:
 
     def restore_held(self, address: str, entry: Optional[Dict[str, Any]]) -> Dict[str, Any]:
         covered = member_addresses(entry) if entry is not None else [address]
+        # An open port keeps /dev/vfio/N busy: unbinding vfio-pci would block on it.
         for member in covered:
-            close_ports(member)
+            ports(self.agent).close_address(member)
         try:
             if entry is None:
                 return {"address": address, "restored": False, "reason": "no journal entry: nothing to restore"}
@@ -113,10 +118,6 @@ class BindingState:
         lock = self.held.pop(address, None)
         if lock is not None:
             lock.release()
-        if not self.held and self._hook_registered:
-            # Holding nothing: the dead man's switch (and with it the lease) has nothing to guard.
-            self.agent.cancel_shutdown(self.dead_mans_switch)
-            self._hook_registered = False
 
     def classify(self, entry: Dict[str, Any]) -> str:
         for address in member_addresses(entry):
@@ -125,20 +126,9 @@ class BindingState:
         return "persistent" if entry.get("persistent") else "stale"
 
 
-def close_ports(address: str) -> None:
-    """Close the PMD ports open on `address`: an open port keeps /dev/vfio/N busy and unbinding
-    vfio-pci would block on it."""
-    pmd_ops = sys.modules.get("nictest.agent.pmd_ops")
-    if pmd_ops is not None:
-        pmd_ops.close_ports_for(address)
-
-
 def state(agent) -> BindingState:
-    existing = getattr(agent, "_binding_state", None)
-    if existing is None:
-        existing = BindingState(agent)
-        agent._binding_state = existing
-    return existing
+    """This agent's Binding service."""
+    return agent.service(BindingState)
 
 
 def _default_controller() -> str:
@@ -203,8 +193,6 @@ def bind(agent, address, driver, force=False, any_class=False, allow_uio=False, 
     if persistent:
         for member in covered:
             st.release(member)  # survives the agent; `nictest restore` takes it back
-    else:
-        st.register_hook()
     return result
 
 

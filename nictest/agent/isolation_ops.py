@@ -6,7 +6,11 @@ an open PMD port (see pmd_ops): a canary buffer, raw map/unmap that report the e
 instead of raising, pointing RX / TX at any IOVA, reset + re-init, raw BAR0 access.
 Evidence: lspci -vv, ethtool -i, /proc/sys/kernel/tainted, an open() as an
 unprivileged user, the IOMMU group's members. Kernel-path traffic: a peer moved into
-its own network namespace, ping and UDP both ways, always torn down.
+its own network namespace (netns.py), ping and UDP both ways, always torn down.
+
+The Probes service keeps the canaries: each is a view into its port's DMA memory,
+dropped when the port closes (a read after that would touch unmapped memory and
+kill the agent), so iso_canary_check on a closed port is a StateError.
 
 Every external command is argv (never a shell), bounded by a timeout.
 """
@@ -17,13 +21,15 @@ import logging
 import os
 import subprocess
 import sys
-import threading
 import time
-from typing import Dict
+from typing import Dict, Tuple
 
-from nictest.agent.net_ops import ip_json
+from nictest.agent.jobs import Jobs
+from nictest.agent.net_ops import ip, link_flags
+from nictest.agent.netns import namespaces
 from nictest.agent.ops import op
-from nictest.agent.pmd_ops import _port
+from nictest.agent.ports import ports
+from nictest.agent.service import Service
 from nictest.errors import StateError
 from nictest.isolation.verdict import parse_faults
 from nictest.pci.groups import group_members
@@ -31,7 +37,32 @@ from nictest.pci.groups import group_members
 log = logging.getLogger("nictest.agent.isolation_ops")
 
 CANARY = b"\xa5NICTEST-CANARY\x5a"   # any 14-byte run of it in a frame means the buffer leaked
-_canaries: Dict[tuple, dict] = {}
+CAPTURE_MARGIN_S = 10.0
+
+
+class Probes(Service):
+    """Canary buffers by (port, bus address), each forgotten when its port closes."""
+
+    close_order = 20
+
+    def __init__(self, agent) -> None:
+        super().__init__(agent)
+        self.canaries: Dict[Tuple[int, int], dict] = {}
+        ports(agent).on_release(self.forget_port)
+
+    def forget_port(self, port_id: int) -> None:
+        for key in [k for k in self.canaries if k[0] == port_id]:
+            del self.canaries[key]
+
+    def canary(self, port_id: int, bus: int) -> dict:
+        ports(self.agent).get(port_id)  # StateError when the port is closed: its memory is gone
+        found = self.canaries.get((port_id, bus))
+        if found is None:
+            raise StateError(f"no canary at bus {bus:#x} on port {port_id}: iso_canary first")
+        return found
+
+    def close(self) -> None:
+        self.canaries.clear()
 
 
 def _run(argv: list, timeout: float = 15) -> dict:
@@ -97,21 +128,19 @@ def _pagemap_phys(virt: int) -> int:
 @op("iso_canary", port=int, size=int)
 def iso_canary(agent, port, size=1 << 20) -> dict:
     """Spare DMA memory filled with the canary pattern (mapped for the device at `bus`)."""
-    p = _port(port)
+    p = ports(agent).get(port)
     buf = p.dma_alloc(size)
     data = (CANARY * (buf["size"] // len(CANARY) + 1))[: buf["size"]]
     buf["buffer"][:] = data
     virt = int(p.ffi.cast("uintptr_t", p.ffi.from_buffer(buf["buffer"])))
-    _canaries[(port, buf["bus"])] = {"buffer": buf["buffer"], "expect": data}
+    agent.service(Probes).canaries[(port, buf["bus"])] = {"buffer": buf["buffer"], "expect": data}
     return {"bus": buf["bus"], "offset": buf["offset"], "size": buf["size"], "virt": virt,
             "phys": _pagemap_phys(virt), "dma_bus_base": p.info()["dma_bus_base"], "dma_size": p.info()["dma_size"]}
 
 
 @op("iso_canary_check", port=int, bus=int)
 def iso_canary_check(agent, port, bus) -> dict:
-    c = _canaries.get((port, bus))
-    if c is None:
-        raise StateError(f"no canary at bus {bus:#x} on port {port}: iso_canary first")
+    c = agent.service(Probes).canary(port, bus)
     now = bytes(c["buffer"])
     changed = sum(1 for a, b in zip(now, c["expect"]) if a != b)
     first = next((i for i, (a, b) in enumerate(zip(now, c["expect"])) if a != b), None)
@@ -123,7 +152,7 @@ def iso_dma(agent, port, action, iova, offset=0, size=4096) -> dict:
     """pmd_dma_map / pmd_dma_unmap; the errno is the answer (0: success), not an exception."""
     from nictest.errors import PmdError
 
-    p = _port(port)
+    p = ports(agent).get(port)
     try:
         if action == "map":
             p.dma_map(iova, offset, size)
@@ -139,20 +168,21 @@ def iso_dma(agent, port, action, iova, offset=0, size=4096) -> dict:
 
 @op("iso_rx_point", port=int, bus=int)
 def iso_rx_point(agent, port, bus) -> dict:
-    _port(port).rx_point_next(bus)
+    ports(agent).get(port).rx_point_next(bus)
     return {"bus": bus}
 
 
 @op("iso_tx_from", port=int, bus=int, size=int)
 def iso_tx_from(agent, port, bus, size=128) -> dict:
+    p = ports(agent).get(port)
     started = time.monotonic()
-    _port(port).tx_from(bus, size)
+    p.tx_from(bus, size)
     return {"bus": bus, "size": size, "seconds": round(time.monotonic() - started, 4)}
 
 
 @op("iso_reset", port=int, kind=str)
 def iso_reset(agent, port, kind="vfio") -> dict:
-    p = _port(port)
+    p = ports(agent).get(port)
     started = time.monotonic()
     p.reset(kind)
     return {"kind": kind, "seconds": round(time.monotonic() - started, 4), "registers": p.registers()}
@@ -161,16 +191,13 @@ def iso_reset(agent, port, kind="vfio") -> dict:
 @op("iso_reg", port=int, offset=int, value=int)
 def iso_reg(agent, port, offset, value=-1) -> dict:
     """Read a BAR0 register; with value >= 0 write it first."""
-    p = _port(port)
+    p = ports(agent).get(port)
     if value >= 0:
         p.reg_write(offset, value)
     return {"offset": offset, "value": p.reg_read(offset)}
 
 
 # --- raw capture on a kernel netdev (promiscuous) ------------------------------
-
-_captures: Dict[str, dict] = {}
-
 
 @op("iso_capture_start", ifname=str, seconds=float)
 def iso_capture_start(agent, ifname, seconds=3.0) -> dict:
@@ -184,9 +211,9 @@ def iso_capture_start(agent, ifname, seconds=3.0) -> dict:
     ifindex = socket.if_nametoindex(ifname)
     s.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, struct.pack("iHH8s", ifindex, PACKET_MR_PROMISC, 0, b""))
     s.settimeout(0.1)
-    job: dict = {"frames": [], "error": None}
 
-    def run() -> None:
+    def run() -> list:
+        frames = []
         deadline = time.monotonic() + seconds
         try:
             while time.monotonic() < deadline:
@@ -195,27 +222,25 @@ def iso_capture_start(agent, ifname, seconds=3.0) -> dict:
                 except socket.timeout:
                     continue
                 if addr[2] != socket.PACKET_OUTGOING:
-                    job["frames"].append(data)
-        except Exception as exc:  # noqa: BLE001 - handed to iso_capture_wait
-            job["error"] = exc
+                    frames.append(data)
         finally:
             s.close()
+        return frames
 
-    job["thread"] = threading.Thread(target=run, name=f"capture-{ifname}", daemon=True)
-    _captures[ifname] = job
-    job["thread"].start()
+    try:
+        agent.service(Jobs).start(("capture", ifname), run, limit_s=seconds + CAPTURE_MARGIN_S,
+                                  busy=f"{ifname} is already capturing: iso_capture_wait first")
+    except StateError:
+        s.close()
+        raise
     return {"started": True}
 
 
 @op("iso_capture_wait", ifname=str)
 def iso_capture_wait(agent, ifname) -> dict:
-    job = _captures.pop(ifname, None)
-    if job is None:
-        raise StateError(f"no capture on {ifname}: iso_capture_start first")
-    job["thread"].join(60)
-    if job["error"] is not None:
-        raise job["error"]
-    frames = job["frames"]
+    frames = agent.service(Jobs).collect(("capture", ifname), 60,
+                                         missing=f"no capture on {ifname}: iso_capture_start first",
+                                         still_running=f"the capture on {ifname} is still running after 60 s")
     leak = CANARY[1:-1]
     return {"count": len(frames),
             "frames": [{"len": len(f), "hex": f[:160].hex(), "all_zero": not any(f),
@@ -290,12 +315,6 @@ _UDP_PEER = ("import socket,sys\n"
              "d,a=s.recvfrom(100); print(d.decode())\n")
 
 
-def _ip(*argv: str) -> None:
-    res = _run(["ip", *argv], timeout=10)
-    if res["rc"] != 0:
-        raise StateError(f"ip {' '.join(argv)}: {res['stderr'].strip()}")
-
-
 @op("kernel_path_check", local_if=str, peer_if=str, subnet=str)
 def kernel_path_check(agent, local_if, peer_if, subnet="10.199.0") -> dict:
     """Peer netdev into its own netns with .2/24, local netdev keeps the root netns with .1/24;
@@ -304,18 +323,14 @@ def kernel_path_check(agent, local_if, peer_if, subnet="10.199.0") -> dict:
     import socket
 
     local_ip, peer_ip = f"{subnet}.1", f"{subnet}.2"
-    from nictest.agent.pmd_ops import _link_flags
-
-    peer_was_up, local_was_up = "UP" in _link_flags(peer_if), "UP" in _link_flags(local_if)
+    local_was_up = "UP" in link_flags(local_if)
     out: dict = {"local_if": local_if, "peer_if": peer_if, "netns": NETNS}
-    _run(["ip", "netns", "del", NETNS])  # a leftover from a killed run
-    _ip("netns", "add", NETNS)
+    peer_was_up = namespaces(agent).move_in(peer_if, NETNS)
     try:
-        _ip("link", "set", "dev", peer_if, "netns", NETNS)
-        _ip("-n", NETNS, "addr", "add", f"{peer_ip}/24", "dev", peer_if)
-        _ip("-n", NETNS, "link", "set", "dev", peer_if, "up")
-        _ip("addr", "add", f"{local_ip}/24", "dev", local_if)
-        _ip("link", "set", "dev", local_if, "up")
+        ip("-n", NETNS, "addr", "add", f"{peer_ip}/24", "dev", peer_if)
+        ip("-n", NETNS, "link", "set", "dev", peer_if, "up")
+        ip("addr", "add", f"{local_ip}/24", "dev", local_if)
+        ip("link", "set", "dev", local_if, "up")
         started = time.monotonic()
         ok = False
         while time.monotonic() - started < 20 and not ok:  # carrier + ARP on both sides
@@ -345,16 +360,10 @@ def kernel_path_check(agent, local_if, peer_if, subnet="10.199.0") -> dict:
         finally:
             s.close()
     finally:
-        _run(["ip", "addr", "del", f"{local_ip}/24", "dev", local_if])
+        ip("addr", "del", f"{local_ip}/24", "dev", local_if, check=False)
         if not local_was_up:
-            _run(["ip", "link", "set", "dev", local_if, "down"])
-        _run(["ip", "-n", NETNS, "addr", "flush", "dev", peer_if])
-        _run(["ip", "-n", NETNS, "link", "set", "dev", peer_if, "down"])
-        _run(["ip", "-n", NETNS, "link", "set", "dev", peer_if, "netns", "1"])
-        _run(["ip", "netns", "del", NETNS])
-        if peer_was_up:
-            _run(["ip", "link", "set", "dev", peer_if, "up"])
-        out["peer_back"] = peer_if in {link["ifname"] for link in ip_json("link", "show")}
+            ip("link", "set", "dev", local_if, "down", check=False)
+        out["peer_back"] = namespaces(agent).move_out(peer_if, NETNS, up=peer_was_up)
     out["ping_nic_to_peer_ok"] = out["ping_nic_to_peer"]["rc"] == 0
     out["ping_peer_to_nic_ok"] = out["ping_peer_to_nic"]["rc"] == 0
     out["udp_ok"] = out.get("udp_peer_to_nic") == "peer->nic" and out.get("udp_nic_to_peer") == "nic->peer"

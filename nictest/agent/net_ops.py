@@ -5,7 +5,7 @@ import json
 import subprocess
 
 from nictest.agent.ops import op
-from nictest.errors import PrerequisiteMissing, RefusedError
+from nictest.errors import PrerequisiteMissing, RefusedError, StateError
 
 
 def netdev_name(ifname: str) -> str:
@@ -24,6 +24,26 @@ def ip_json(*argv: str) -> list:
     except FileNotFoundError:
         raise PrerequisiteMissing("the `ip` command is missing: apt-get install iproute2") from None
     return json.loads(out.stdout or "[]")
+
+
+def ip(*argv: str, check: bool = True, timeout: float = 15) -> subprocess.CompletedProcess:
+    """`ip ...` (argv, never a shell); StateError with its stderr when it fails and `check`."""
+    try:
+        res = subprocess.run(["ip", *argv], capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError:
+        raise PrerequisiteMissing("the `ip` command is missing: apt-get install iproute2") from None
+    if check and res.returncode != 0:
+        raise StateError(f"ip {' '.join(argv)}: {res.stderr.strip()}")
+    return res
+
+
+def link_flags(ifname: str, netns: str = "") -> list:
+    """The netdev's flags (UP, LOWER_UP, ...), in network namespace `netns` when given."""
+    links = ip_json(*(("-n", netns) if netns else ()), "link", "show", "dev", ifname)
+    if not links:
+        where = f" in netns {netns}" if netns else ""
+        raise StateError(f"no netdev {ifname}{where}: is the NIC on its kernel driver?")
+    return links[0].get("flags", [])
 
 
 @op("ip_links")

@@ -3,8 +3,13 @@
 An op is `fn(agent, **args)` registered with `@op("name", arg=type, ...)`: the
 keyword types are the only arguments the op accepts, and parameters without a
 default are required; the server checks both before calling, so ops never see a
-wrong type. Modules that add ops import `op` from here and are listed in
-OP_MODULES so the server imports them at start.
+wrong type.
+
+Adding ops: a module `nictest/agent/<concern>_ops.py` that imports `op` from here;
+the server imports every `*_ops` module of this package at start (a broken one is
+listed by hello, not fatal). State an op keeps between calls belongs to a service
+(service.py), reached through the agent: `ports(agent).get(port_id)` for an open
+PMD port (nictest.agent.ports).
 """
 from __future__ import annotations
 
@@ -14,9 +19,10 @@ import inspect
 import logging
 import os
 import platform
+import pkgutil
 import socket
 import sys
-from typing import Callable, Dict, NamedTuple, Tuple, Union
+from typing import Callable, Dict, List, NamedTuple, Tuple, Union
 
 from nictest.agent import AGENT_VERSION
 
@@ -34,11 +40,15 @@ class Op(NamedTuple):
 
 OPS: Dict[str, Op] = {}
 
-# Agent-side modules whose import registers more ops (e.g. "nictest.agent.binding_ops").
-OP_MODULES: Tuple[str, ...] = ("nictest.agent.net_ops", "nictest.agent.binding_ops", "nictest.agent.pmd_ops",
-                                 "nictest.agent.isolation_ops", "nictest.agent.health_ops",
-                                 "nictest.agent.bench_ops", "nictest.agent.pci_ops",
-                                 "nictest.agent.sriov_ops")
+OP_MODULE_SUFFIX = "_ops"
+
+
+def op_modules() -> List[str]:
+    """Every `nictest.agent.*_ops` module, in name order: the modules whose import registers ops."""
+    import nictest.agent as package
+
+    return sorted(f"{package.__name__}.{info.name}" for info in pkgutil.iter_modules(package.__path__)
+                  if info.name.endswith(OP_MODULE_SUFFIX))
 
 
 def op(name: str, registry: Dict[str, Op] = OPS, **arg_types: ArgType) -> Callable:
@@ -59,9 +69,9 @@ def op(name: str, registry: Dict[str, Op] = OPS, **arg_types: ArgType) -> Callab
 
 
 def load_op_modules() -> Dict[str, str]:
-    """Import OP_MODULES; a module that fails is reported, not fatal (hello lists it)."""
+    """Import op_modules(); a module that fails is reported, not fatal (hello lists it)."""
     broken = {}
-    for module in OP_MODULES:
+    for module in op_modules():
         try:
             importlib.import_module(module)
         except Exception as exc:  # noqa: BLE001 - any import failure must not kill the agent

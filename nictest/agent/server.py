@@ -5,8 +5,13 @@ cannot be read), and nothing the client sends stops the loop: only EOF,
 SIGTERM/SIGHUP or an expired lease do, and all run the shutdown hooks first (the
 dead man's switch that restores NICs when the controller goes away).
 
+What the agent holds lives in its services (service.py: one per concern, each with
+its close(), closed in a fixed order at shutdown: jobs, probes, ports, namespaces,
+plain hooks, binding).
+
 The lease: a TCP connection whose path died (a cut cable, a dead router) never
-shows EOF, so while the agent holds something (a shutdown hook is registered) it
+shows EOF, so while the agent holds something (a service holds something, or a
+shutdown hook is registered) it
 also gives up when it has been idle for `lease` seconds without a request. The
 clock runs only between a reply and the next request: an op that takes longer
 than the lease is the agent busy, not the controller gone. The controller sends
@@ -21,16 +26,20 @@ import os
 import queue
 import signal
 import threading
-from typing import IO, Callable, Dict, List, Optional, Union
+from typing import IO, Callable, Dict, List, Optional, Type, TypeVar, Union
 
 from nictest import errors
 from nictest.agent.ops import OPS, Op, load_op_modules
+from nictest.agent.service import HOOKS_ORDER, Service
 
 log = logging.getLogger("nictest.agent.server")
 
 MAX_LINE = 1 << 20  # 1 MiB: no legitimate request is near this
 DEFAULT_LEASE = 30.0  # seconds; the session op may set another (hosts.toml `lease`)
 LEASE_RANGE = (1.0, 3600.0)
+
+
+S = TypeVar("S", bound=Service)
 
 
 class _Stop(Exception):
@@ -45,8 +54,17 @@ class Agent:
         self.session_local = session_local  # this host's address of the session (field 3)
         self.broken_op_modules: Dict[str, str] = {}
         self._hooks: List[Callable[[], object]] = []
+        self._services: Dict[type, Service] = {}
         self.lease = lease
         self.lease_expired = False
+
+    # --- services ------------------------------------------------------------
+    def service(self, cls: Type[S]) -> S:
+        """This agent's instance of service `cls`, created on first use."""
+        existing = self._services.get(cls)
+        if existing is None:
+            existing = self._services[cls] = cls(self)
+        return existing  # type: ignore[return-value]
 
     # --- lease ---------------------------------------------------------------
     def set_lease(self, seconds: float) -> None:
@@ -58,7 +76,7 @@ class Agent:
 
     def lease_armed(self) -> bool:
         """True while silence from the controller would end the session: the agent holds something."""
-        return bool(self._hooks)
+        return bool(self._hooks) or any(service.holds() for service in self._services.values())
 
     # --- dead man's switch -------------------------------------------------
     def on_shutdown(self, fn: Callable[[], object]) -> Callable[[], object]:
@@ -72,6 +90,20 @@ class Agent:
             self._hooks.remove(fn)
 
     def run_shutdown_hooks(self) -> None:
+        """Close every service in close_order, the plain hooks (newest first) at HOOKS_ORDER."""
+        hooks_done = False
+        for service in sorted(self._services.values(), key=lambda s: s.close_order):
+            if not hooks_done and service.close_order >= HOOKS_ORDER:
+                self._run_hooks()
+                hooks_done = True
+            try:
+                service.close()
+            except Exception:  # noqa: BLE001 - one failed close must not skip the others (the restore)
+                log.exception("closing service %s failed", type(service).__name__)
+        if not hooks_done:
+            self._run_hooks()
+
+    def _run_hooks(self) -> None:
         while self._hooks:
             hook = self._hooks.pop()
             try:

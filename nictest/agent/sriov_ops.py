@@ -15,6 +15,7 @@ from typing import Any, Dict
 
 from nictest.agent import binding_ops
 from nictest.agent.ops import op
+from nictest.agent.ports import ports
 from nictest.binding import restore as restorer
 from nictest.binding import sriov
 from nictest.errors import RefusedError
@@ -35,7 +36,7 @@ def remove_vfs(st: "binding_ops.BindingState", entry: Dict[str, Any]) -> Dict[st
             st.journal.remove(vf)
             restored.append({"address": vf, "driver": None, "gone": True})
             continue
-        binding_ops.close_ports(vf)
+        ports(st.agent).close_address(vf)
         st.acquire([vf])  # DeviceHeld naming the holder if another session drives this VF
         try:
             restored.append(restorer.restore(st.root, vf_entry, st.journal, use_udev=st.use_udev))
@@ -64,8 +65,6 @@ def vf_create(agent, address, num_vfs, force=False, persistent=False) -> dict:
         raise
     if persistent:
         st.release(address)  # `nictest vf remove` takes it back
-    else:
-        st.register_hook()
     return result
 
 
