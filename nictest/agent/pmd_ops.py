@@ -100,6 +100,21 @@ def close_ports_for(address: str) -> int:
     return n
 
 
+def interrupt_and_close(address: str) -> list:
+    """From another thread (a removal request): stop the loop running on each port of
+    `address`, then close it; its receive job stays, so pmd_rx_wait reports the
+    interruption. Returns the port ids closed."""
+    closed = []
+    for port_id, port in list(_state.ports.items()):
+        if port.address == address:
+            if hasattr(port, "interrupt"):
+                port.interrupt()
+            _state.ports.pop(port_id, None)
+            port.close()  # waits for the interrupted loop to return
+            closed.append(port_id)
+    return closed
+
+
 @op("pmd_build")
 def pmd_build(agent) -> dict:
     from nictest import pmd
@@ -114,7 +129,11 @@ def pmd_open(agent, address, backend="vfio", rx_ring=512, tx_ring=512, iova_base
 
     _refuse_if_open(address)
     port = pmd.Port(address, backend=backend, rx_ring=rx_ring, tx_ring=tx_ring, iova_base=iova_base)
-    return _info(_add(agent, port), port)
+    port_id = _add(agent, port)
+    if backend == "vfio":
+        from nictest.agent.removal_ops import watch_of
+        watch_of(agent).watch(port_id, port)  # the kernel's removal waits for this port's close
+    return _info(port_id, port)
 
 
 def _info(port_id: int, port) -> dict:
@@ -307,6 +326,8 @@ def pmd_close(agent, port) -> dict:
         return {"closed": False, "reason": f"no open PMD port {port}"}
     _state.rx_jobs.pop(port, None)
     p.close()
+    if getattr(agent, "_removal_watch", None) is not None:
+        agent._removal_watch.forget(port)
     if not _state.ports:
         agent.cancel_shutdown(_state.close_all)
     return {"closed": True, "address": p.address}
