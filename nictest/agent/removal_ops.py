@@ -31,7 +31,7 @@ from nictest.agent.ops import op
 log = logging.getLogger("nictest.agent.removal")
 
 GONE_TIMEOUT = 30.0  # seconds the kernel may take to finish a removal once the port is closed
-TICK = 0.5           # how often the thread looks at its stop flag
+TICK = 0.5           # how often an idle thread looks at its stop flag (0.1 s while watching)
 
 
 class RemovalWatch:
@@ -42,7 +42,7 @@ class RemovalWatch:
         self._fds: Dict[int, tuple] = {}      # eventfd -> (port id, address)
         self._selector = selectors.DefaultSelector()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._stop = threading.Event()          # one per thread: a late old thread never revives
         self._thread: Optional[threading.Thread] = None
 
     def watch(self, port_id: int, port) -> None:
@@ -57,16 +57,22 @@ class RemovalWatch:
             self._fds[efd] = (port_id, port.address)
             self._selector.register(efd, selectors.EVENT_READ)
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="removal-watch", daemon=True)
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._run, args=(self._stop,), name="removal-watch",
+                                            daemon=True)
             self._thread.start()
-            self.agent.on_shutdown(self.close)
+        self.agent.cancel_shutdown(self.close)
+        self.agent.on_shutdown(self.close)
 
     def forget(self, port_id: int) -> None:
-        """The port was closed normally: its eventfd is no longer needed."""
+        """The port was closed normally: its eventfd is no longer needed (nor, with none left, the thread)."""
         with self._lock:
             for efd, (pid, _address) in list(self._fds.items()):
                 if pid == port_id:
                     self._drop(efd)
+            idle = not self._fds
+        if idle:
+            self.close()
 
     def _drop(self, efd: int) -> None:
         self._fds.pop(efd, None)
@@ -76,12 +82,12 @@ class RemovalWatch:
             pass
         os.close(efd)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             with self._lock:
                 ready = self._selector.select(timeout=0) if self._fds else []
             if not ready:
-                self._stop.wait(TICK / 5 if self._fds else TICK)
+                stop.wait(TICK / 5 if self._fds else TICK)
                 continue
             for key, _mask in ready:
                 with self._lock:
@@ -122,6 +128,10 @@ class RemovalWatch:
         else:
             log.error("%s: still present %.0f s after its ports were closed", address, GONE_TIMEOUT)
         self.events.append(event)
+        with self._lock:
+            idle = not self._fds
+        if idle:
+            self.close()  # from this thread: it ends after this answer
 
     def _close_entry(self, address: str) -> str:
         from nictest.agent.binding_ops import state
@@ -138,14 +148,20 @@ class RemovalWatch:
                     address, entry.get("driver") or "no driver", entry.get("target"))
         return "closed: device gone"
 
+    def watched(self) -> List[str]:
+        with self._lock:
+            return sorted({address for _pid, address in self._fds.values()})
+
     def close(self) -> None:
+        """Stop the thread and close every eventfd (a shutdown hook while anything is watched)."""
         self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
         with self._lock:
             for efd in list(self._fds):
                 self._drop(efd)
-        self._selector.close()
+        self.agent.cancel_shutdown(self.close)
 
 
 def watch_of(agent) -> RemovalWatch:
@@ -161,4 +177,4 @@ def removal_events(agent) -> dict:
     """The devices the kernel asked back while this agent had them open, oldest first."""
     watch = getattr(agent, "_removal_watch", None)
     return {"events": list(watch.events) if watch else [],
-            "watched": sorted({a for _p, a in watch._fds.values()}) if watch else []}
+            "watched": watch.watched() if watch else []}
