@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from nictest.pci.address import PciAddress
-from nictest.pci.capabilities import _Config, walk_extended
+from nictest.pci.capabilities import PCI_EXT_CAP_START, _Config, walk_extended
 from nictest.pci.sysfs import PathLike, read_text, under
 
 PCI_EXT_CAP_ID_ERR = 0x0001
@@ -54,6 +54,12 @@ def _counters(text: Optional[str]) -> Dict[str, int]:
     return counts
 
 
+def _status(offset: int, uncor: int, cor: int) -> Dict[str, Any]:
+    return {"offset": offset, "uncorrectable": uncor, "correctable": cor,
+            "uncorrectable_errors": bit_names(uncor, UNCORRECTABLE_BITS),
+            "correctable_errors": bit_names(cor, CORRECTABLE_BITS)}
+
+
 def status_from_config(data: bytes) -> Optional[Dict[str, Any]]:
     """The AER status registers in a config-space dump; None when the function has no AER capability."""
     cfg = _Config(data)
@@ -61,11 +67,28 @@ def status_from_config(data: bytes) -> Optional[Dict[str, Any]]:
         if cap["id"] == PCI_EXT_CAP_ID_ERR:
             uncor = cfg.u32(cap["offset"] + PCI_ERR_UNCOR_STATUS)
             cor = cfg.u32(cap["offset"] + PCI_ERR_COR_STATUS)
-            if uncor is None or cor is None:
+            return None if uncor is None or cor is None else _status(cap["offset"], uncor, cor)
+    return None
+
+
+def _read_status(path: str) -> Optional[Dict[str, Any]]:
+    """The same, read straight from a config file: a few dword reads along the extended list
+    instead of the whole 4 KiB (every config read traps on a VM: 85 ms per snapshot in the lab)."""
+    with open(path, "rb", buffering=0) as f:
+        def u32(at: int) -> Optional[int]:
+            f.seek(at)
+            raw = f.read(4)
+            return int.from_bytes(raw, "little") if len(raw) == 4 else None
+        at, seen = PCI_EXT_CAP_START, set()
+        while at >= PCI_EXT_CAP_START and at not in seen:
+            seen.add(at)
+            header = u32(at)
+            if header in (None, 0, 0xFFFFFFFF):
                 return None
-            return {"offset": cap["offset"], "uncorrectable": uncor, "correctable": cor,
-                    "uncorrectable_errors": bit_names(uncor, UNCORRECTABLE_BITS),
-                    "correctable_errors": bit_names(cor, CORRECTABLE_BITS)}
+            if header & 0xFFFF == PCI_EXT_CAP_ID_ERR:
+                uncor, cor = u32(at + PCI_ERR_UNCOR_STATUS), u32(at + PCI_ERR_COR_STATUS)
+                return None if uncor is None or cor is None else _status(at, uncor, cor)
+            at = (header >> 20) & 0xFFC
     return None
 
 
@@ -74,8 +97,7 @@ def snapshot(root: PathLike, address: str) -> Dict[str, Any]:
     bdf = str(PciAddress.parse(address))
     base = under(root, "sys/bus/pci/devices", bdf)
     try:
-        with open(f"{base}/config", "rb") as f:
-            data = f.read()
+        status = _read_status(f"{base}/config")
     except FileNotFoundError:
         return {"address": bdf, "present": False, "aer": None, "counters": {}}
     counters = {}
@@ -83,7 +105,7 @@ def snapshot(root: PathLike, address: str) -> Dict[str, Any]:
         text = read_text(f"{base}/{name}")
         if text is not None:
             counters[kind] = _counters(text)
-    return {"address": bdf, "present": True, "aer": status_from_config(data), "counters": counters}
+    return {"address": bdf, "present": True, "aer": status, "counters": counters}
 
 
 def new_errors(before: Dict[str, Any], after: Dict[str, Any]) -> List[str]:
