@@ -71,6 +71,10 @@ class FakeDevice:
     def close(self):
         self.closed = True
 
+    def request_eventfd(self, eventfd):
+        # conventional PCI: VFIO has no device request channel for it
+        raise errors.PmdError("request_eventfd", 22, "no REQ IRQ on a conventional PCI function")
+
 
 @pytest.fixture
 def agent(monkeypatch):
@@ -128,6 +132,7 @@ def test_a_device_and_a_port_never_share_an_address_or_an_id(agent):
     with pytest.raises(errors.StateError, match="no open PMD port 1"):
         call(agent, "pmd_stats", port=1)  # a device handle is not a port
     assert call(agent, "pmd_open", address="0000:00:04.0")["port"] == 2
+    assert call(agent, "removal_events")["watched"] == ["0000:00:04.0"], "a refused request channel is no error"
     with pytest.raises(errors.StateError, match="no open PMD device 2"):
         call(agent, "pmd_device_info", device=2)
     assert pmd_ops.close_ports_for("0000:00:03.0") == 1  # the binding layer closes devices too

@@ -185,6 +185,9 @@ def pmd_device_open(agent, address, backend="vfio") -> dict:
     dev = pmd.Device(address, backend=backend)
     info = dev.info()
     info["device_handle"] = _add(agent, dev)
+    if backend == "vfio":
+        from nictest.agent.removal_ops import watch_of
+        watch_of(agent).watch(info["device_handle"], dev)
     return info
 
 
@@ -219,6 +222,8 @@ def pmd_device_close(agent, device) -> dict:
     dev = _device(device)
     _state.ports.pop(device)
     dev.close()
+    if getattr(agent, "_removal_watch", None) is not None:
+        agent._removal_watch.forget(device)
     if not _state.ports:
         agent.cancel_shutdown(_state.close_all)
     return {"closed": True, "address": dev.address}

@@ -27,6 +27,7 @@ import time
 from typing import Dict, List, Optional
 
 from nictest.agent.ops import op
+from nictest.errors import NictestError
 
 log = logging.getLogger("nictest.agent.removal")
 
@@ -45,11 +46,17 @@ class RemovalWatch:
         self._stop = threading.Event()          # one per thread: a late old thread never revives
         self._thread: Optional[threading.Thread] = None
 
-    def watch(self, port_id: int, port) -> None:
-        """Register a device request eventfd on a VFIO port and start answering it."""
+    def watch(self, port_id: int, port) -> bool:
+        """Register a device request eventfd on a VFIO port or device and start answering it;
+        False (logged) where VFIO refuses one: the port works, but its removal would wait."""
         efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         try:
             port.request_eventfd(efd)
+        except NictestError as exc:
+            os.close(efd)
+            log.warning("%s: no device request channel (%s): a removal will wait until it is closed",
+                        port.address, exc)
+            return False
         except BaseException:
             os.close(efd)
             raise
@@ -63,6 +70,7 @@ class RemovalWatch:
             self._thread.start()
         self.agent.cancel_shutdown(self.close)
         self.agent.on_shutdown(self.close)
+        return True
 
     def forget(self, port_id: int) -> None:
         """The port was closed normally: its eventfd is no longer needed (nor, with none left, the thread)."""

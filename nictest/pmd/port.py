@@ -231,6 +231,10 @@ class Device(_Handle):
         self._call("device_info", self.lib.pmd_device_info, info)
         return _device_dict(self.ffi, info, self.backend)
 
+    def request_eventfd(self, eventfd: int) -> None:
+        """VFIO: the kernel signals `eventfd` when it wants the device back (removal)."""
+        self._call("request_eventfd", self.lib.pmd_device_request_eventfd, eventfd)
+
     def config(self, offset: int, length: int) -> bytes:
         buf = self.ffi.new("uint8_t[]", length)
         self._call("device_config", self.lib.pmd_device_config, offset, buf, length)

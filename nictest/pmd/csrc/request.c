@@ -16,12 +16,11 @@
 
 #include "internal.h"
 
-int pmd_port_request_eventfd(struct pmd_port *port, int eventfd)
+int pmd_device_request_eventfd(struct pmd_device *dev, int eventfd)
 {
     pmd_clear_error();
-    if (!port || !port->dev)
-        return pmd_fail(ENOTCONN, "port is not open");
-    struct pmd_device *dev = port->dev;
+    if (!dev)
+        return pmd_fail(ENOTCONN, "device is not open");
     if (dev->backend->id != PMD_BACKEND_VFIO)
         return pmd_fail(EOPNOTSUPP, "%s: only VFIO has a device request channel", dev->address);
     union {
@@ -40,6 +39,15 @@ int pmd_port_request_eventfd(struct pmd_port *port, int eventfd)
         return pmd_fail(errno, "%s: VFIO_DEVICE_SET_IRQS (device request, index %d): %s (not PCIe?)",
                         dev->address, VFIO_PCI_REQ_IRQ_INDEX, strerror(errno));
     return 0;
+}
+
+int pmd_port_request_eventfd(struct pmd_port *port, int eventfd)
+{
+    if (!port || !port->dev) {
+        pmd_clear_error();
+        return pmd_fail(ENOTCONN, "port is not open");
+    }
+    return pmd_device_request_eventfd(port->dev, eventfd);
 }
 
 void pmd_port_interrupt(struct pmd_port *port)
