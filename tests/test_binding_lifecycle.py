@@ -1,6 +1,8 @@
 """bind/restore against a fake kernel on a synthetic tree: order of steps, rollback, verification."""
 from __future__ import annotations
 
+import os
+import shutil
 
 import pytest
 
@@ -139,7 +141,7 @@ def test_restore_of_a_removed_device_closes_its_entry_as_gone(kernel):
     # hot-unplugged while bound: the kernel drops the device and its sysfs links
     os.unlink(kernel.root / "sys/bus/pci/drivers/vfio-pci" / NIC)
     os.unlink(kernel.root / "sys/bus/pci/devices" / NIC)
-    shutil.rmtree(kernel.fake._device_dirs[NIC])
+    shutil.rmtree(kernel.fake._device_dirs[NIC])  # FakeSysfs keeps each device's real directory
     done = restorer.restore(kernel.root, kernel.journal.read(NIC), kernel.journal, use_udev=False, timeout=2)
     assert done["gone"] is True and done["restored"] is False and done["reason"] == "device gone"
     assert kernel.journal.read(NIC) is None, "the entry of a device that is gone must be closed"
