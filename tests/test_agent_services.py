@@ -65,6 +65,9 @@ FAKE_PMD_AGENT = textwrap.dedent("""
         def close(self):
             libc.munmap(self.virt, DMA_SIZE)  # what the real PMD does: the memory is gone
 
+        def request_eventfd(self, eventfd):
+            pass  # the removal watch's channel: nothing here signals it
+
     class FakeDevice:
         def __init__(self, address, backend="vfio"):
             self.address = address
@@ -73,6 +76,9 @@ FAKE_PMD_AGENT = textwrap.dedent("""
             return {"address": self.address, "bar": 0}
 
         def close(self):
+            pass
+
+        def request_eventfd(self, eventfd):
             pass
 
     nictest.pmd.Port, nictest.pmd.Device = FakePort, FakeDevice
@@ -229,6 +235,9 @@ class SlowPort:
 
     def close(self):
         self.closed_at = time.monotonic()
+
+    def request_eventfd(self, eventfd):
+        pass
 
 
 def test_closing_a_port_waits_for_its_background_receive(monkeypatch):

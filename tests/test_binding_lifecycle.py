@@ -1,6 +1,8 @@
 """bind/restore against a fake kernel on a synthetic tree: order of steps, rollback, verification."""
 from __future__ import annotations
 
+import os
+import shutil
 
 import pytest
 
@@ -131,3 +133,16 @@ def test_put_back_accepts_udevs_own_rename_to_the_saved_name(tmp_path, monkeypat
     (tmp_path / "sys/class/net/enp0s3/ifindex").write_text("7\n")
     with pytest.raises(BindError):
         netstate.put_back(tmp_path, "eth0", {"netdev": "enp0s3"})
+
+
+def test_restore_of_a_removed_device_closes_its_entry_as_gone(kernel):
+    do_bind(kernel)
+    writes = len(kernel.writes)
+    # hot-unplugged while bound: the kernel drops the device and its sysfs links
+    os.unlink(kernel.root / "sys/bus/pci/drivers/vfio-pci" / NIC)
+    os.unlink(kernel.root / "sys/bus/pci/devices" / NIC)
+    shutil.rmtree(kernel.fake._device_dirs[NIC])  # FakeSysfs keeps each device's real directory
+    done = restorer.restore(kernel.root, kernel.journal.read(NIC), kernel.journal, use_udev=False, timeout=2)
+    assert done["gone"] is True and done["restored"] is False and done["reason"] == "device gone"
+    assert kernel.journal.read(NIC) is None, "the entry of a device that is gone must be closed"
+    assert len(kernel.writes) == writes, "restore wrote to sysfs for a device that is gone"

@@ -129,3 +129,20 @@ def test_this_machines_qemu_has_every_bundled_labs_devices():
     from nictest.lab import qemu
     for p in profiles.PROFILES.values():
         qemu.check_devices(p)
+
+
+def test_only_root_port_nics_get_a_qemu_id_for_hotplug():
+    """device_del/device_add name a NIC by its QEMU id: NICs on their own root port have one,
+    and device_arg (what device_add is given) is exactly their -device argument."""
+    for p in profiles.PROFILES.values():
+        args = p.qemu_args()
+        for nic in p.nics:
+            if nic.place == "root-port":
+                assert nic.qemu_id == f"nic-{nic.guest_address[5:7]}" and nic.root_port
+                assert nic.device_arg(p.netdev_of(nic)) in args
+            else:
+                assert nic.qemu_id is None
+        assert not any(",id=nic-" in a for a in args) or any(n.place == "root-port" for n in p.nics)
+    igb = profiles.profile("lab-igb")
+    assert [n.qemu_id for n in igb.nics] == ["nic-01", "nic-02"]
+    assert igb.nics[1].device_arg("p1") == "igb,netdev=p1,mac=52:54:00:00:0a:11,bus=rp1,id=nic-02"

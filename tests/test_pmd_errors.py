@@ -54,6 +54,12 @@ class FakePort:
         self.closed = True
         FakePort.closed_order.append(self.address)
 
+    def request_eventfd(self, eventfd):
+        self.request = eventfd  # what the kernel would signal on removal
+
+    def interrupt(self):
+        self.interrupted = True
+
 
 class FakeDevice:
     def __init__(self, address, backend="vfio"):
@@ -65,6 +71,10 @@ class FakeDevice:
 
     def close(self):
         self.closed = True
+
+    def request_eventfd(self, eventfd):
+        # conventional PCI: VFIO has no device request channel for it
+        raise errors.PmdError("request_eventfd", 22, "no REQ IRQ on a conventional PCI function")
 
 
 @pytest.fixture
@@ -121,8 +131,37 @@ def test_a_device_and_a_port_never_share_an_address_or_an_id(agent):
     with pytest.raises(errors.StateError, match="no open PMD port 1"):
         call(agent, "pmd_stats", port=1)  # a device handle is not a port
     assert call(agent, "pmd_open", address="0000:00:04.0")["port"] == 2
+    assert call(agent, "removal_events")["watched"] == ["0000:00:04.0"], "a refused request channel is no error"
     with pytest.raises(errors.StateError, match="no open PMD device 2"):
         call(agent, "pmd_device_info", device=2)
     assert ports(agent).close_address("0000:00:03.0") == 1  # the binding layer closes devices too
     assert call(agent, "pmd_close", port=2)["closed"] is True
     assert not agent.lease_armed()
+
+
+def test_a_removal_request_closes_the_port_and_the_entry_of_the_gone_device(agent, tmp_path, monkeypatch):
+    """The kernel signals the port's device request eventfd (a removal): the agent's watch
+    interrupts and closes the port and, the device being gone, closes its journal entry."""
+    import time
+
+    from nictest.binding.journal import Journal
+
+    monkeypatch.setenv("NICTEST_JOURNAL_DIR", str(tmp_path / "journal"))
+    monkeypatch.setenv("NICTEST_LOCK_DIR", str(tmp_path / "locks"))
+    Journal().write({"address": "0000:00:03.0", "driver": "e1000e", "target": "vfio-pci", "state": "bound"})
+    call(agent, "pmd_open", address="0000:00:03.0")
+    watch = agent._removal_watch
+    watch.devices_dir = str(tmp_path / "devices")  # empty: the device is already gone
+    assert call(agent, "removal_events") == {"events": [], "watched": ["0000:00:03.0"]}
+    port = ports(agent).get(1)
+    os.eventfd_write(port.request, 1)
+    deadline = time.monotonic() + 5
+    while not call(agent, "removal_events")["events"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [event] = call(agent, "removal_events")["events"]
+    assert event["address"] == "0000:00:03.0" and event["ports_closed"] == [1] and event["gone"] is True
+    assert event["journal"] == "closed: device gone" and Journal().read("0000:00:03.0") is None
+    assert port.interrupted and port.closed and ports(agent).addresses() == {}
+    assert call(agent, "pmd_close", port=1)["closed"] is False
+    watch._thread is None or watch._thread.join(timeout=2)
+    assert watch.close not in agent._hooks, "the watch left its shutdown hook behind with nothing watched"

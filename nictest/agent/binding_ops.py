@@ -95,7 +95,7 @@ class BindingState(Service):
                 result = grouper.restore_group(self.root, entry, self.journal, use_udev=self.use_udev)
             else:
                 result = restorer.restore(self.root, entry, self.journal, use_udev=self.use_udev)
-            result["restored"] = True
+            result.setdefault("restored", True)  # False: the device is gone
             return result
         finally:
             for member in set(covered) | {address}:

@@ -84,15 +84,17 @@ class Jobs(Service):
             if job.future.done():
                 del self._jobs[key]
 
-    def settle(self, owner: Hashable) -> bool:
-        """Wait (each at most its limit) for the jobs of `owner` and forget them; False if one still runs."""
+    def settle(self, owner: Hashable, forget: bool = True) -> bool:
+        """Wait (each at most its limit) for the jobs of `owner` and forget them (forget=False: keep
+        them for their collect, e.g. to report an interruption); False if one still runs."""
         settled = True
         for key, job in list(self._jobs.items()):
             if job.owner != owner:
                 continue
             futures.wait([job.future], timeout=job.limit_s)
             if job.future.done():
-                del self._jobs[key]
+                if forget:
+                    del self._jobs[key]
             else:
                 log.error("job %r of %r still running after %.0f s", key, owner, job.limit_s)
                 settled = False

@@ -13,3 +13,11 @@ from nictest.pci.configspace import device_config
 @op("pci_config", address=str)
 def pci_config(agent, address) -> dict:
     return device_config("/", address)
+
+
+@op("pci_aer", address=str)
+def pci_aer(agent, address) -> dict:
+    """AER status registers and the kernel's AER counters (nictest.pci.aer.snapshot)."""
+    from nictest.pci import aer
+
+    return aer.snapshot("/", address)

@@ -41,7 +41,11 @@ def pmd_open(agent, address, backend="vfio", rx_ring=512, tx_ring=512, iova_base
 
     ports(agent).refuse_if_open(address)
     port = pmd.Port(address, backend=backend, rx_ring=rx_ring, tx_ring=tx_ring, iova_base=iova_base)
-    return _info(ports(agent).add(port), port)
+    port_id = ports(agent).add(port)
+    if backend == "vfio":
+        from nictest.agent.removal_ops import watch_of
+        watch_of(agent).watch(port_id, port)  # the kernel's removal waits for this port's close
+    return _info(port_id, port)
 
 
 def _info(port_id: int, port) -> dict:
@@ -93,6 +97,9 @@ def pmd_device_open(agent, address, backend="vfio") -> dict:
     dev = pmd.Device(address, backend=backend)
     info = dev.info()
     info["device_handle"] = ports(agent).add(dev)
+    if backend == "vfio":
+        from nictest.agent.removal_ops import watch_of
+        watch_of(agent).watch(info["device_handle"], dev)
     return info
 
 

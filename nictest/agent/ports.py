@@ -82,12 +82,13 @@ class Ports(Service):
         if fn not in self._listeners:
             self._listeners.append(fn)
 
-    def release(self, handle_id: int):
-        """Close handle `handle_id` (after its jobs, after the listeners); returns it, or None if not open."""
+    def release(self, handle_id: int, forget_jobs: bool = True):
+        """Close handle `handle_id` (after its jobs, after the listeners); returns it, or None if not open.
+        forget_jobs=False keeps its finished jobs for their collect (an interrupted receive reports why)."""
         handle = self._handles.get(handle_id)
         if handle is None:
             return None
-        if not self.agent.service(Jobs).settle(("port", handle_id)):
+        if not self.agent.service(Jobs).settle(("port", handle_id), forget=forget_jobs):
             raise StateError(f"PMD handle {handle_id} ({handle.address}) still has a job running in it: "
                              "not closed (collect it with its _wait op, or retry once its timeout passed)")
         for listener in self._listeners:
@@ -105,6 +106,18 @@ class Ports(Service):
         for handle_id in ids:
             self.release(handle_id)
         return len(ids)
+
+    def interrupt_address(self, address: str) -> List[int]:
+        """From another thread, when the kernel wants the device back (a removal): stop the C loop
+        running on each handle of `address`, then close it; a receive job on it ends with the
+        interruption and stays for its collect. Returns the handle ids closed."""
+        ids = [handle_id for handle_id, handle in list(self._handles.items()) if handle.address == address]
+        for handle_id in ids:
+            handle = self._handles.get(handle_id)
+            if handle is not None and hasattr(handle, "interrupt"):
+                handle.interrupt()  # does not wait for the port's lock
+            self.release(handle_id, forget_jobs=False)
+        return ids
 
     def close(self) -> None:
         for handle_id in sorted(self._handles):

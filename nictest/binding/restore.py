@@ -5,6 +5,9 @@ restore = unbind from the user-space driver -> put back driver_override (clear:
 name, MAC, MTU, link, addresses -> VERIFY. The journal entry is removed only
 after verification passed; otherwise it stays and BindError says what differs.
 Idempotent: it works from any point a bind or an earlier restore stopped at.
+A device that no longer exists (hot-unplugged while bound) has nothing to give back:
+its entry is closed with "device gone" (a device that returns is a new one, probed
+by its kernel driver with no override).
 """
 from __future__ import annotations
 
@@ -30,6 +33,8 @@ def restore(root: PathLike, entry: Dict[str, Any], journal: Optional[Journal],
     original = entry.get("driver")
     saved = entry.get("net") or {"netdev": None}
     started = time.monotonic()
+    if not state.exists(root, address):
+        return _gone(journal, entry, started)
     steps: List[str] = []
     try:
         with Watch(address, use_udev) as watch:
@@ -52,6 +57,17 @@ def restore(root: PathLike, entry: Dict[str, Any], journal: Optional[Journal],
     log.info("restored %s to %s in %.3f s", address, original or "no driver", seconds)
     return {"address": address, "driver": original, "netdev": saved.get("netdev"), "mac": saved.get("mac"),
             "changed": changed, "steps": steps, "restore_seconds": seconds}
+
+
+def _gone(journal: Optional[Journal], entry: Dict[str, Any], started: float) -> Dict[str, Any]:
+    address = entry["address"]
+    if journal is not None:
+        journal.remove(address)
+    log.warning("%s is gone (removed while bound to %s): journal entry closed, nothing to restore",
+                address, entry.get("target") or "a user-space driver")
+    return {"address": address, "driver": entry.get("driver"), "netdev": None, "mac": None, "changed": [],
+            "steps": ["device gone: journal entry closed"], "gone": True, "restored": False,
+            "reason": "device gone", "restore_seconds": round(time.monotonic() - started, 3)}
 
 
 def _kernel_side(root: PathLike, entry: Dict[str, Any], watch: Watch, timeout: float, steps: List[str]) -> None:

@@ -11,6 +11,11 @@ from nictest.pci.sysfs import PathLike, link_name, list_dir, read_text, under
 DEVICES = "sys/bus/pci/devices"
 
 
+def exists(root: PathLike, address: str) -> bool:
+    """False once the device was removed (hot-unplug, `remove`)."""
+    return os.path.isdir(under(root, DEVICES, address))
+
+
 def driver(root: PathLike, address: str) -> Optional[str]:
     return link_name(under(root, DEVICES, address, "driver"))
 

@@ -42,10 +42,25 @@ class LabNic:
     slot: int             # root: bus-0 slot; pci-bridge: slot behind the bridge; root-port: 0
     cable: str | None     # NICs with the same cable name are cabled (one QEMU hub)
     guest_address: str    # where the guest kernel finds it, e.g. 0000:01:00.0
+    root_port: str | None = None  # root-port: the QEMU id of its pcie-root-port
 
     @property
     def qemu_device(self) -> str:
         return QEMU_DEVICES[self.model]
+
+    @property
+    def qemu_id(self) -> str | None:
+        """The QEMU id of a NIC on its own root port (hot-pluggable: `device_del`/`device_add`
+        name it); NICs on the root bus or behind the bridge cannot be unplugged and have none."""
+        return f"nic-{self.guest_address[5:7]}" if self.place == "root-port" else None
+
+    def device_arg(self, netdev: str) -> str:
+        """The -device value (also what `device_add` needs to put the NIC back)."""
+        where = {"root": f"addr={self.slot:02x}.0",
+                 "root-port": f"bus={self.root_port}",
+                 "pci-bridge": f"bus=br0,addr={self.slot:02x}.0"}[self.place]
+        arg = f"{self.qemu_device},netdev={netdev},mac={self.mac},{where}"
+        return arg + (f",id={self.qemu_id}" if self.qemu_id else "")
 
 
 @dataclass(frozen=True)
@@ -103,11 +118,12 @@ class LabProfile:
             else:
                 hub = hubs.setdefault(nic.cable, len(hubs))
             args += ["-netdev", f"hubport,id={netdev},hubid={hub}"]
-            where = {"root": f"addr={nic.slot:02x}.0",
-                     "root-port": f"bus=rp{i}",
-                     "pci-bridge": f"bus=br0,addr={nic.slot:02x}.0"}[nic.place]
-            args += ["-device", f"{nic.qemu_device},netdev={netdev},mac={nic.mac},{where}"]
+            args += ["-device", nic.device_arg(netdev)]
         return args
+
+    def netdev_of(self, nic: LabNic) -> str:
+        """The -netdev id a NIC is plugged into (its cable's hub port)."""
+        return f"p{self.nics.index(nic)}"
 
 
 def _fail(source: str, where: str, what: str) -> LabError:
@@ -168,7 +184,7 @@ def _parse_nics(source: str, name: str, raw: list) -> tuple:
             next_bridge_slot = slot + 1
             # bus numbers: n_ports root-port buses, then the bridge's root port, then the bridge
             address = f"0000:{n_ports + 2:02x}:{slot:02x}.0"
-        nics.append(LabNic(model, mac, place, slot, cable, address))
+        nics.append(LabNic(model, mac, place, slot, cable, address, f"rp{i}" if place == "root-port" else None))
     if any(n.place == "pci-bridge" for n in nics):
         root_ports.append((_FIRST_ROOT_PORT_SLOT + len(root_ports), len(root_ports) + 1, "rpbr"))
     seen = set()

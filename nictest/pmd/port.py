@@ -183,6 +183,7 @@ class _Handle:
         self.address = address
         self.backend = backend
         self._lock = threading.Lock()  # C handles are not thread-safe: one call at a time
+        self._free_lock = threading.Lock()  # held while the handle is freed (interrupt() runs unlocked)
         out = self.ffi.new(f"{self._ctype} **")
         rc = getattr(self.lib, self._open_fn)(address.encode(), BACKENDS[backend], *args, out)
         _check(self.lib, self.ffi, self._open_op, rc, f"{address} via {backend}")
@@ -194,7 +195,7 @@ class _Handle:
 
     def close(self) -> None:
         """Stop what runs, unmap what was mapped, close the fds (idempotent)."""
-        with self._lock:
+        with self._lock, self._free_lock:
             handle, self._handle = self._handle, None
             if handle is not None:
                 self.ffi.release(handle)  # runs the C close now
@@ -229,6 +230,10 @@ class Device(_Handle):
         info = self.ffi.new("struct pmd_device_info *")
         self._call("device_info", self.lib.pmd_device_info, info)
         return _device_dict(self.ffi, info, self.backend)
+
+    def request_eventfd(self, eventfd: int) -> None:
+        """VFIO: the kernel signals `eventfd` when it wants the device back (removal)."""
+        self._call("request_eventfd", self.lib.pmd_device_request_eventfd, eventfd)
 
     def config(self, offset: int, length: int) -> bytes:
         buf = self.ffi.new("uint8_t[]", length)
@@ -313,6 +318,17 @@ class Port(_Handle):
         if kind not in RESETS:
             raise ValueError(f"reset kind {kind!r}: use one of {', '.join(RESETS)}")
         self._call("reset", self.lib.pmd_port_reset, RESETS[kind])
+
+    def request_eventfd(self, eventfd: int) -> None:
+        """VFIO: the kernel signals `eventfd` when it wants the device back (removal)."""
+        self._call("request_eventfd", self.lib.pmd_port_request_eventfd, eventfd)
+
+    def interrupt(self) -> None:
+        """From any thread, without waiting for the call in progress: the loop running on
+        this port (and any later one) fails with ECANCELED, so close() can proceed."""
+        with self._free_lock:
+            if self._handle is not None:
+                self.lib.pmd_port_interrupt(self._handle)
 
     def reg_read(self, offset: int) -> int:
         value = self.ffi.new("uint32_t *")

@@ -135,7 +135,11 @@ struct pmd_port {
     struct pmd_ring_state rx, tx;
     struct pmd_stats stats;  /* accumulated clear-on-read counters */
     int started;
+    volatile int interrupted; /* set from another thread (request.c): the loops return -ECANCELED */
 };
+
+/* request.c: -ECANCELED once pmd_port_interrupt was called (checked by every loop) */
+int pmd_port_check_interrupt(struct pmd_port *port);
 
 /* ---- drivers: one file per NIC family under drivers/, found by drivers/registry.c ---- */
 typedef uint32_t (*pmd_fill_fn)(void *ctx, uint8_t *buf, uint32_t capacity);

@@ -69,6 +69,8 @@ int pmd_tx_loop(struct pmd_port *port, uint64_t count, uint32_t size, uint64_t s
     uint64_t limit = (uint64_t)timeout_ms * MS;
     int in_flight = 0;
     for (;;) {
+        if ((rc = pmd_port_check_interrupt(port)) < 0)
+            return rc;
         int n = c.left ? tx_step(port, &c, start, queued, rate_pps, r) : 0;
         if (n < 0)
             return n;
@@ -107,6 +109,8 @@ int pmd_rx_loop(struct pmd_port *port, uint64_t count, uint64_t expect_seq, uint
     rx_acc_init(&acc, r, expect_seq);
     uint64_t start = pmd_now_ns(), deadline = start + (uint64_t)timeout_ms * MS;
     while (r->packets < count) {
+        if ((rc = pmd_port_check_interrupt(port)) < 0)
+            return rc;
         int n = port->ops->rx_burst(port, BURST, rx_recv, &acc);
         if (n < 0)
             return n;
@@ -134,6 +138,8 @@ int pmd_txrx_loop(struct pmd_port *tx, struct pmd_port *rx, uint64_t count, uint
     uint64_t start = pmd_now_ns(), progress = start, queued = 0, tx_done_ns = 0;
     uint64_t limit = (uint64_t)timeout_ms * MS;
     for (;;) {
+        if ((rc = pmd_port_check_interrupt(tx)) < 0 || (rc = pmd_port_check_interrupt(rx)) < 0)
+            return rc;
         int n = c.left ? tx_step(tx, &c, start, queued, 0, tr) : 0;
         if (n < 0)
             return n;
@@ -211,6 +217,9 @@ static int send_one(struct pmd_port *from, const uint8_t *dst, uint32_t size, ui
 static int wait_for(struct pmd_port *port, struct pp_ctx *c, uint64_t deadline)
 {
     while (!c->seen) {
+        int rc = pmd_port_check_interrupt(port);
+        if (rc < 0)
+            return rc;
         int n = port->ops->rx_burst(port, BURST, pp_recv, c);
         if (n < 0)
             return n;

@@ -180,6 +180,14 @@ struct pmd_buffer {
     uint64_t size;
 };
 
+/* ---- device removal (request.c) ------------------------------------------- */
+/* Register `eventfd` as the VFIO device request trigger (the kernel signals it
+ * when it wants the device back); VFIO only. */
+int pmd_port_request_eventfd(struct pmd_port *port, int eventfd);
+int pmd_device_request_eventfd(struct pmd_device *dev, int eventfd);
+/* From any thread: the loop running on the port (and every later one) returns -ECANCELED. */
+void pmd_port_interrupt(struct pmd_port *port);
+
 /* ---- errors -------------------------------------------------------------- */
 const char *pmd_last_error(void);
 

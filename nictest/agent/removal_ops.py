@@ -1,0 +1,190 @@
+"""Device removal while the agent holds a NIC: answer the kernel, close the journal entry.
+
+When a device bound to vfio-pci is removed (hot-unplug: QEMU's `device_del`, a
+slot's attention button, `echo 1 > remove`), vfio-pci's remove waits until every
+user closed the device, holding the device lock meanwhile: even reading the
+device's sysfs files (`status`) blocks. It asks the user through the VFIO device
+request eventfd; with none registered it logs "No device request channel
+registered, blocked until released by user" and waits forever (seen in the lab:
+the agent then hung in driver_override_show and the guest's hung-task detector
+fired). So every VFIO port gets an eventfd here (`watch`, called by pmd_open),
+and one thread answers it: it interrupts the loop running on the port, closes
+the port (DMA stopped, fds closed: the kernel's removal completes), waits for
+the device to be gone and closes its journal entry with "device gone". Each
+request is an event the controller reads with `removal_events`, so a run can
+report which device went away.
+
+Owned state: the eventfds, the thread and the events; `close()` (a shutdown
+hook) stops the thread and closes the fds.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import threading
+import time
+from typing import Dict, List, Optional
+
+from nictest.agent.ops import op
+from nictest.errors import NictestError
+
+log = logging.getLogger("nictest.agent.removal")
+
+GONE_TIMEOUT = 30.0  # seconds the kernel may take to finish a removal once the port is closed
+TICK = 0.5           # how often an idle thread looks at its stop flag (0.1 s while watching)
+
+
+class RemovalWatch:
+    def __init__(self, agent, devices_dir: str = "/sys/bus/pci/devices") -> None:
+        self.agent = agent
+        self.devices_dir = devices_dir
+        self.events: List[dict] = []
+        self._fds: Dict[int, tuple] = {}      # eventfd -> (port id, address)
+        self._selector = selectors.DefaultSelector()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()          # one per thread: a late old thread never revives
+        self._thread: Optional[threading.Thread] = None
+
+    def watch(self, port_id: int, port) -> bool:
+        """Register a device request eventfd on a VFIO port or device and start answering it;
+        False (logged) where VFIO refuses one: the port works, but its removal would wait."""
+        efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        try:
+            port.request_eventfd(efd)
+        except NictestError as exc:
+            os.close(efd)
+            log.warning("%s: no device request channel (%s): a removal will wait until it is closed",
+                        port.address, exc)
+            return False
+        except BaseException:
+            os.close(efd)
+            raise
+        with self._lock:
+            self._fds[efd] = (port_id, port.address)
+            self._selector.register(efd, selectors.EVENT_READ)
+        if self._thread is None:
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._run, args=(self._stop,), name="removal-watch",
+                                            daemon=True)
+            self._thread.start()
+        self.agent.cancel_shutdown(self.close)
+        self.agent.on_shutdown(self.close)
+        return True
+
+    def forget(self, port_id: int) -> None:
+        """The port was closed normally: its eventfd is no longer needed (nor, with none left, the thread)."""
+        with self._lock:
+            for efd, (pid, _address) in list(self._fds.items()):
+                if pid == port_id:
+                    self._drop(efd)
+            idle = not self._fds
+        if idle:
+            self.close()
+
+    def _drop(self, efd: int) -> None:
+        self._fds.pop(efd, None)
+        try:
+            self._selector.unregister(efd)
+        except (KeyError, ValueError):
+            pass
+        os.close(efd)
+
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            with self._lock:
+                ready = self._selector.select(timeout=0) if self._fds else []
+            if not ready:
+                stop.wait(TICK / 5 if self._fds else TICK)
+                continue
+            for key, _mask in ready:
+                with self._lock:
+                    found = self._fds.get(key.fd)
+                if found is None:
+                    continue
+                try:
+                    count = os.eventfd_read(key.fd)
+                except BlockingIOError:
+                    continue
+                try:
+                    self._answer(found[1], count)
+                except Exception:  # noqa: BLE001 - the thread must keep answering other devices
+                    log.exception("answering the removal request for %s failed", found[1])
+
+    def _answer(self, address: str, count: int) -> None:
+        """The kernel wants `address` back: stop, close, wait for it to go, close its journal entry."""
+        from nictest.agent.ports import ports
+
+        started = time.monotonic()
+        log.warning("%s: the kernel asks for the device back (removal, request #%d): closing its ports",
+                    address, count)
+        event = {"address": address, "requests": count, "at": time.time(), "ports_closed": [],
+                 "gone": False, "journal": "no entry"}
+        with self._lock:
+            for efd, (_pid, addr) in list(self._fds.items()):
+                if addr == address:
+                    self._drop(efd)
+        event["ports_closed"] = ports(self.agent).interrupt_address(address)
+        event["closed_s"] = round(time.monotonic() - started, 3)
+        deadline = time.monotonic() + GONE_TIMEOUT
+        while time.monotonic() < deadline and os.path.exists(os.path.join(self.devices_dir, address)):
+            time.sleep(0.1)
+        event["gone"] = not os.path.exists(os.path.join(self.devices_dir, address))
+        event["gone_s"] = round(time.monotonic() - started, 3)
+        if event["gone"]:
+            event["journal"] = self._close_entry(address)
+        else:
+            log.error("%s: still present %.0f s after its ports were closed", address, GONE_TIMEOUT)
+        self.events.append(event)
+        with self._lock:
+            idle = not self._fds
+        if idle:
+            self.close()  # from this thread: it ends after this answer
+
+    def _close_entry(self, address: str) -> str:
+        from nictest.agent.binding_ops import state
+
+        st = state(self.agent)
+        entry = st.journal.entry_for(address)
+        if entry is None:
+            return "no entry"
+        if entry.get("members"):
+            return "kept: group entry (restore the other members with `nictest restore`)"
+        st.journal.remove(entry["address"])
+        st.release(address)
+        log.warning("%s: device gone; journal entry closed (it was on %s, bound to %s)",
+                    address, entry.get("driver") or "no driver", entry.get("target"))
+        return "closed: device gone"
+
+    def watched(self) -> List[str]:
+        with self._lock:
+            return sorted({address for _pid, address in self._fds.values()})
+
+    def close(self) -> None:
+        """Stop the thread and close every eventfd (a shutdown hook while anything is watched)."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+        with self._lock:
+            for efd in list(self._fds):
+                self._drop(efd)
+        self.agent.cancel_shutdown(self.close)
+
+
+def watch_of(agent) -> RemovalWatch:
+    existing = getattr(agent, "_removal_watch", None)
+    if existing is None:
+        from nictest.agent.ports import ports
+        existing = RemovalWatch(agent)
+        agent._removal_watch = existing
+        ports(agent).on_release(existing.forget)  # a port closed normally needs no eventfd
+    return existing
+
+
+@op("removal_events")
+def removal_events(agent) -> dict:
+    """The devices the kernel asked back while this agent had them open, oldest first."""
+    watch = getattr(agent, "_removal_watch", None)
+    return {"events": list(watch.events) if watch else [],
+            "watched": watch.watched() if watch else []}
