@@ -30,7 +30,7 @@ DEFAULT_LEASE = 30.0
 LEASE_RANGE = (1.0, 3600.0)  # the agent refuses anything else
 
 # Keys each kind accepts; anything else is a typo and is refused.
-_COMMON_KEYS = {"kind", "nics", "links", "become", "call_timeout", "lease"}
+_COMMON_KEYS = {"kind", "nics", "links", "become", "call_timeout", "lease", "kernel_rx_pps"}
 _SSH_KEYS = {"address", "port", "user", "identity", "known_hosts", "connect_timeout", "proxy_jump"}
 _KEYS_BY_KIND = {
     "local": _COMMON_KEYS,
@@ -65,6 +65,7 @@ class HostSpec:
     call_timeout: float = DEFAULT_CALL_TIMEOUT
     lease: float = DEFAULT_LEASE
     proxy_jump: str | None = None
+    kernel_rx_pps: int | None = None  # how fast kernel-path receivers may be fed (None: unpaced)
 
     def may_bind(self, address: str) -> bool:
         """True if the allow-list permits binding the NIC at `address` (normalised)."""
@@ -225,6 +226,7 @@ class _Table:
             call_timeout=self.seconds("call_timeout", DEFAULT_CALL_TIMEOUT),
             lease=self.lease(),
             proxy_jump=self.proxy_jump(),
+            kernel_rx_pps=self.positive_int("kernel_rx_pps", "frames per second, a positive integer"),
         )
 
     def key(self, key: str) -> str:
@@ -261,6 +263,12 @@ class _Table:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             self.fail(self.key(key), "a positive number of seconds", value)
         return float(value)
+
+    def positive_int(self, key: str, expected: str) -> int | None:
+        value = self.get(key, int, expected)
+        if value is not None and value <= 0:
+            self.fail(self.key(key), expected, value)
+        return value
 
     def proxy_jump(self) -> str | None:
         expected = 'jump hosts like "admin@bastion:22,inner" ([user@]host[:port], comma-separated) or "none"'

@@ -29,7 +29,6 @@ pytestmark = [pytest.mark.lab, pytest.mark.datapath]
 
 N = 5000
 SIZE = 64
-KERNEL_RATE_PPS = 20_000   # what a kernel AF_PACKET receiver on the lab keeps up with (~57k max)
 
 
 def _record(record_property, name: str, result: dict) -> None:
@@ -44,14 +43,15 @@ def _record(record_property, name: str, result: dict) -> None:
 KERNEL_WINDOW = 128
 
 
-def _send_paced(pmd_port, peer_link, before_rx: int) -> dict:
-    """N frames at KERNEL_RATE_PPS in windows of KERNEL_WINDOW, each sent once the peer's
+def _send_paced(host, pmd_port, peer_link, before_rx: int) -> dict:
+    """N frames in windows of KERNEL_WINDOW at the rate the host's kernel receiver is fed
+    (host.kernel_rx_pps: hosts.toml, or the lab's), each window sent once the peer's
     rx_packets counter shows the previous ones arrived (bounded wait); one summed result."""
     total = {"packets": 0, "bytes": 0, "seconds": 0.0, "ring_full": 0}
     while total["packets"] < N:
         n = min(KERNEL_WINDOW, N - total["packets"])
         tx = pmd_port.call("pmd_tx", count=n, size=SIZE, seq_start=total["packets"], dst=peer_link.mac,
-                           rate_pps=KERNEL_RATE_PPS, timeout_ms=5000)
+                           rate_pps=host.kernel_rx_pps or 0, timeout_ms=5000)
         for key in total:
             total[key] += tx[key]
         if tx["packets"] != n:
@@ -70,7 +70,7 @@ def test_pmd_tx_to_kernel_rx_on_the_peer(host, pmd_port, peer_link, record_prope
     before = peer_link.counters()
     host.call("pmd_kernel_rx_start", ifname=peer_link.ifname, count=N, timeout_ms=60000)
     try:
-        tx = _send_paced(pmd_port, peer_link, before["rx_packets"])
+        tx = _send_paced(host, pmd_port, peer_link, before["rx_packets"])
     finally:
         rx = host.call("pmd_kernel_rx_wait", ifname=peer_link.ifname, timeout_ms=90000)
     after = peer_link.counters()

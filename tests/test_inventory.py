@@ -176,3 +176,16 @@ def test_spec_is_frozen(tmp_path):
     spec = inventory.load(write(tmp_path, GOOD)).get("lab1")
     with pytest.raises(AttributeError):
         spec.port = 1
+
+
+def test_kernel_rx_pps_is_a_positive_integer_and_a_lab_paces_by_default(tmp_path):
+    from nictest.hosts.qemu import QemuLabHost
+    path = tmp_path / "hosts.toml"
+    path.write_text('[hosts.a]\nkind = "ssh"\naddress = "h"\nkernel_rx_pps = 50000\n'
+                    '[hosts.b]\nkind = "qemu"\nlab = "lab1"\n')
+    inv = inventory.load(path)
+    assert inv.get("a").kernel_rx_pps == 50000 and inv.get("b").kernel_rx_pps is None
+    assert QemuLabHost(inv.get("b")).kernel_rx_pps == 20000  # the bundled lab's pace
+    path.write_text('[hosts.a]\nkind = "ssh"\naddress = "h"\nkernel_rx_pps = 0\n')
+    with pytest.raises(InventoryError, match="kernel_rx_pps.*positive integer"):
+        inventory.load(path)

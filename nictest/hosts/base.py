@@ -103,6 +103,12 @@ class Host(ABC):
         """Where the agent runs, for error messages."""
         return self.name
 
+    @property
+    def kernel_rx_pps(self) -> int | None:
+        """How fast a kernel-path receiver on this host may be fed (hosts.toml `kernel_rx_pps`;
+        None: as fast as the sender goes)."""
+        return self.spec.kernel_rx_pps
+
     # --- public API ---------------------------------------------------------
     def start(self) -> dict:
         """Start the agent if it is not running; returns its hello reply."""

@@ -17,6 +17,10 @@ class QemuLabHost(SSHHost):
                                   f"`nictest lab up {self.vm.name}` (pytest --host boots it itself)")
         return super().start()
 
+    @property
+    def kernel_rx_pps(self) -> int | None:
+        return self.spec.kernel_rx_pps or self.vm.profile.kernel_rx_pps
+
     def target_port(self) -> int | None:
         return self.spec.port or self.vm.profile.ssh_port
 

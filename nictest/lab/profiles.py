@@ -73,6 +73,9 @@ class LabProfile:
     cpus: int = 2
     source: str = ""     # the file it came from (for messages)
     root_ports: tuple = field(default=(), repr=False)  # (slot, chassis, id) on bus 0
+    # A TCG guest's kernel AF_PACKET receiver keeps up with ~57k frames/s (measured on the
+    # 2-core development machine); kernel-path sends to a lab guest are paced at this.
+    kernel_rx_pps: int = 20_000
 
     @property
     def nic_macs(self) -> tuple:
