@@ -37,7 +37,7 @@ OPS: Dict[str, Op] = {}
 # Agent-side modules whose import registers more ops (e.g. "nictest.agent.binding_ops").
 OP_MODULES: Tuple[str, ...] = ("nictest.agent.net_ops", "nictest.agent.binding_ops", "nictest.agent.pmd_ops",
                                  "nictest.agent.isolation_ops", "nictest.agent.health_ops",
-                                 "nictest.agent.bench_ops", "nictest.agent.pci_ops")
+                                 "nictest.agent.bench_ops", "nictest.agent.pci_ops", "nictest.agent.feature_ops")
 
 
 def op(name: str, registry: Dict[str, Op] = OPS, **arg_types: ArgType) -> Callable:
