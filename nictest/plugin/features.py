@@ -150,6 +150,18 @@ def feature(request, _nictest_feature_gate, nic_profile) -> Feature:
     return found
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A feature test that fails in any way (an assertion, an agent op the driver refused)
+    names the broken claim first: the qualification report shows this line."""
+    outcome = yield
+    report = outcome.get_result()
+    claim = next((v for k, v in item.user_properties if k == "nictest.claim"), None)
+    first = report.longreprtext.lstrip().splitlines()[0] if report.longreprtext.strip() else ""
+    if report.when == "call" and report.failed and claim and claim not in first:
+        report.longrepr = f"{claim}: {report.longreprtext}"
+
+
 def pytest_runtest_setup(item):
     """Every report of a feature test names its feature, even a skip before `feature` ran."""
     marker = item.get_closest_marker(MARKER)
