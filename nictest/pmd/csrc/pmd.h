@@ -252,8 +252,9 @@ int pmd_port_reset(struct pmd_port *port, int kind);
 
 /* ---- MAC configuration (the feature suites) ---------------------------- */
 /* Take frames up to max_frame bytes with FCS (1518: standard, no long packets);
- * *limit: the largest frame with FCS the MAC now receives (a MAC without a
- * programmable limit takes up to its fixed long-packet size). Longer ones are
+ * *limit: the largest frame with FCS the MAC now receives; equal to max_frame
+ * where the limit is programmable, else the fixed size the driver promises
+ * (1522 without long packets, the model's max_frame with them). Longer ones are
  * dropped and counted in rx_oversize. -EINVAL above the model's max_frame. */
 int pmd_port_set_max_frame(struct pmd_port *port, uint32_t max_frame, uint32_t *limit);
 /* enum pmd_rx_mode bits; 0: only the filter entries and the multicast table pass. */

@@ -212,8 +212,9 @@ int legacy_tx_chain(struct pmd_port *port, const uint8_t *frame, uint32_t len)
 }
 
 /* The 8254x has no programmable limit: RCTL.LPE off takes 1522 bytes (1518 + a VLAN
- * tag), on takes long packets; what this driver promises then is the board's max_frame
- * (the Linux driver's limit for the model). Frames over the limit count in ROC. */
+ * tag), on takes long packets (up to E1000_MAX_LPE_FRAME on the 8254x); what this driver
+ * promises then is the board's max_frame (the Linux driver's limit for the model).
+ * Frames over the limit count in ROC. */
 int legacy_set_max_frame(struct pmd_port *port, uint32_t max_frame, uint32_t *limit)
 {
     volatile uint8_t *bar = port->regs;
