@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.nics import device
 from fixtures.pmd import pmd_model
 from nictest import models
 
@@ -35,9 +36,11 @@ def _outcomes(junit: Path) -> dict:
     return cases
 
 
-def test_an_overclaimed_feature_fails_naming_the_profile_entry(host, nic, tmp_path):
+def test_an_overclaimed_feature_fails_naming_the_profile_entry(host, tmp_path):
+    """One inner run per host, on the first NIC of its first cabled pair."""
     if host.spec.kind != "qemu" or not getattr(host.spec, "links", None):
         pytest.skip(f"{host.name} is not a bundled lab with a cabled pair")
+    nic = device(host, list(host.spec.links[0])[0])
     model = pmd_model(host, nic)
     bundled = models.find_profile(nic["vendor"], nic["device"])
     if model is None or bundled is None or not bundled.claims("filters"):

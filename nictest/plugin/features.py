@@ -105,7 +105,11 @@ def _not_testable(request, needs: tuple) -> str:
             return (f"{nic['address']} is not cabled to a peer in {host.name}'s `links` (hosts.toml): "
                     f"cable it to a second NIC to test this")
         if "pmd" in needs:
-            if pmd_model(host, device(host, address)) is None:
+            ids = host.__dict__.setdefault("_nictest_feature_peer_ids", {})   # IDs never change: ask once
+            if address not in ids:
+                found = device(host, address)
+                ids[address] = {"vendor": found["vendor"], "device": found["device"]}
+            if pmd_model(host, ids[address]) is None:
                 return f"the peer {address} has no nictest PMD driver (the peer sends and receives through the PMD)"
     return ""
 
