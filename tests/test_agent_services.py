@@ -129,6 +129,8 @@ def args_after_close(entry: agent_ops.Op, handle: int, bus: int) -> dict:
             args[name] = 1.0
         elif bool in types:
             args[name] = False
+        elif list in types:
+            args[name] = []
         else:
             args[name] = None
     return args

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Dict, Optional
 
 from nictest.models.check import SLOT_RESET_METHODS, device_capabilities
-from nictest.models.schema import SCHEMA_VERSION, validate
+from nictest.models.schema import FEATURE_PARAMS, SCHEMA_VERSION, validate
 
 # The fields of each capability that describe the model; other capabilities are recorded as present.
 MODEL_FIELDS = {
@@ -50,4 +50,5 @@ def profile_from_facts(facts: Dict[str, Any], claims: Optional[Dict[str, Any]] =
         "features": list(claims.get("features") or []),
         "notes": claims.get("notes") or UNCLAIMED_NOTE,
     }
+    profile.update({key: dict(claims[key]) for key in FEATURE_PARAMS if key in claims})
     return validate(profile, "(recorded profile)")

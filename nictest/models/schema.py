@@ -19,9 +19,21 @@ FEATURES = ("mtu", "vlan", "checksum", "filters", "rss", "stats", "queue_control
 # A claimed feature that cannot exist without this capability in the same profile.
 FEATURE_NEEDS_CAPABILITY = {"sriov": "sriov", "pcie_health": "pcie"}
 
+# What a model promises for a claimed feature, as a top-level key named after the feature
+# (e.g. "mtu": {"max_frame": 9018}); the feature suites read these, never a datasheet table of their own.
+FEATURE_PARAMS = {
+    # max_frame: largest frame received whole, bytes with FCS; oversize_counted (default true): a frame
+    # dropped for its length counts in the oversize counter
+    "mtu": {"max_frame": int, "oversize_counted": bool},
+    "filters": {"unicast_entries": int},       # exact unicast address filters, the primary included
+    "stats": {"octets_include_fcs": bool},     # byte counters count the 4-byte FCS of each frame
+}
+FEATURE_PARAMS_REQUIRED = {"mtu": ("max_frame",), "filters": ("unicast_entries",),
+                           "stats": ("octets_include_fcs",)}
+
 BAR_TYPES = ("io", "mem32", "mem64")
 TOP_LEVEL = ("schema", "model", "name", "ids", "bars", "expansion_rom", "capabilities", "reset_methods",
-             "queues", "features", "notes")
+             "queues", "features", "notes") + tuple(FEATURE_PARAMS)
 REQUIRED = ("schema", "model", "ids", "bars", "capabilities", "reset_methods", "features")
 ID_KEYS = {"vendor": 4, "device": 4, "subsystem_vendor": 4, "subsystem_device": 4, "revision": 2, "class": 6}
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -95,7 +107,23 @@ def validate(data: Any, path: str) -> Dict[str, Any]:
             if c.typed(f"queues.{key}", queues.get(key), int, "a queue count") < 1:
                 c.fail(f"queues.{key}", "a model has at least one queue")
     _validate_features(c, data["features"], data["capabilities"])
+    _validate_feature_params(c, data)
     return data
+
+
+def _validate_feature_params(c: Checker, data: Dict[str, Any]) -> None:
+    for feature, fields in FEATURE_PARAMS.items():
+        if feature not in data:
+            continue
+        params = c.typed(feature, data[feature], dict, f"an object of {', '.join(fields)}")
+        if feature not in data["features"]:
+            c.fail(feature, f"parameters for {feature!r}, which features does not claim (claim it or drop the key)")
+        for key, value in params.items():
+            if key not in fields:
+                c.fail(f"{feature}.{key}", f"unknown key; {feature} has {', '.join(fields)}")
+            c.typed(f"{feature}.{key}", value, fields[key], _TYPE_WORDS[fields[key]])
+            if fields[key] is int and value <= 0:
+                c.fail(f"{feature}.{key}", f"expected a positive number, got {value}")
 
 
 def _validate_ids(c: Checker, ids: Any) -> None:

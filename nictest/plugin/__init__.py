@@ -15,7 +15,7 @@ import pytest
 
 from ..errors import NictestError
 from ..report.categories import write_categories
-from . import applicable, junit, summary
+from . import applicable, features, junit, summary
 from .hostpool import HostPool, resolve_specs, write_allure_environment, write_host_facts
 
 MARKERS = {
@@ -59,6 +59,8 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    if not config.pluginmanager.has_plugin("nictest-features"):
+        config.pluginmanager.register(features, "nictest-features")  # the nic_feature marker and its gate
     _worker_loadgroup(config)
     if not config.getoption("host"):
         return

@@ -131,6 +131,7 @@ def _model_dict(ffi, m) -> dict:
         "rx_queues": m.rx_queues,
         "tx_queues": m.tx_queues,
         "msix_vectors": m.msix_vectors,
+        "mac_filters": m.mac_filters,
         "resets": [k for k, v in RESETS.items() if m.resets >> v & 1],
         "flags": [name for bit, name in MODEL_FLAGS.items() if m.flags & bit],
     }
@@ -306,6 +307,38 @@ class Port(_Handle):
         s = self.ffi.new("struct pmd_stats *")
         self._call("stats", self.lib.pmd_port_stats, s)
         return _struct_dict(self.ffi, s)
+
+    def stats_read(self) -> dict:
+        """The counters read once: what they counted since the previous read (the device
+        clears them on read; stats() still includes them)."""
+        s = self.ffi.new("struct pmd_stats *")
+        self._call("stats_read", self.lib.pmd_port_stats_read, s)
+        return _struct_dict(self.ffi, s)
+
+    # --- MAC configuration ---------------------------------------------------
+    def set_max_frame(self, max_frame: int) -> int:
+        """Take frames up to max_frame bytes with FCS; returns the limit the MAC now enforces."""
+        limit = self.ffi.new("uint32_t *")
+        self._call("set_max_frame", self.lib.pmd_port_set_max_frame, max_frame, limit)
+        return limit[0]
+
+    def set_rx_mode(self, unicast_promisc: bool = False, multicast_promisc: bool = False,
+                    broadcast: bool = False) -> None:
+        mode = ((self.lib.PMD_RX_UNICAST_PROMISC if unicast_promisc else 0)
+                | (self.lib.PMD_RX_MULTICAST_PROMISC if multicast_promisc else 0)
+                | (self.lib.PMD_RX_BROADCAST if broadcast else 0))
+        self._call("set_rx_mode", self.lib.pmd_port_set_rx_mode, mode)
+
+    def set_mac_filter(self, index: int, mac: Optional[str]) -> None:
+        """Unicast filter entry `index` (1..mac_filters-1) accepts `mac`; None clears it."""
+        raw = _mac_bytes(mac)
+        self._call("set_mac_filter", self.lib.pmd_port_set_mac_filter, index,
+                   self.ffi.NULL if raw is None else raw)
+
+    def set_mc_table(self, macs: List[str]) -> None:
+        """The multicast table holds exactly these addresses."""
+        raw = b"".join(_mac_bytes(m) for m in macs)
+        self._call("set_mc_table", self.lib.pmd_port_set_mc_table, raw or self.ffi.NULL, len(macs))
 
     def link(self, timeout_ms: int = 0) -> dict:
         up, status = self.ffi.new("int *"), self.ffi.new("uint32_t *")

@@ -32,7 +32,7 @@ void frame_gen_init(struct frame_gen *g, const uint8_t *dst, const uint8_t *src,
 /* ramp[k] = k mod 256: the payload of any frame is a slice of it, so writing and
  * checking it are one memcpy / memcmp instead of a byte loop (under TCG the byte
  * loop cost 8-9 us per 1514-byte frame, most of the PMD's time at that size). */
-static uint8_t ramp[256 + PMD_FRAME_MAX];
+static uint8_t ramp[256 + PMD_FRAME_JUMBO_MAX];
 
 __attribute__((constructor)) static void ramp_init(void)
 {
@@ -65,7 +65,7 @@ int frame_check(const uint8_t *d, uint32_t len, uint64_t *seq, uint16_t *kind)
     *kind = get16(d + 28);
     if (get16(d + 26) != len)
         return FRAME_BAD;
-    if (len > PMD_FRAME_MAX || memcmp(d + FRAME_HDR, ramp + (uint8_t)(*seq * 31), len - FRAME_HDR) != 0)
+    if (len > PMD_FRAME_JUMBO_MAX || memcmp(d + FRAME_HDR, ramp + (uint8_t)(*seq * 31), len - FRAME_HDR) != 0)
         return FRAME_BAD;
     return FRAME_GOOD;
 }

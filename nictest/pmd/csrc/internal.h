@@ -106,6 +106,8 @@ int pmd_device_config_write(struct pmd_device *dev, uint32_t off, const void *bu
 int pmd_device_bus_master(struct pmd_device *dev, int on);
 
 /* ---- ports (port.c) ---- */
+typedef uint32_t (*pmd_fill_fn)(void *ctx, uint8_t *buf, uint32_t capacity);
+typedef void (*pmd_recv_fn)(void *ctx, const uint8_t *data, uint32_t len, uint8_t errors);
 struct pmd_driver_ops;
 struct pmd_board;
 
@@ -124,6 +126,15 @@ struct pmd_ring_state {
     uint64_t *buf_bus;       /* per-slot buffer bus */
 };
 
+/* A frame spanning RX descriptors, gathered until its EOP descriptor (port.c). */
+#define PMD_CHAIN_MAX (PMD_FRAME_JUMBO_MAX + PMD_BUF_SIZE)
+struct pmd_rx_chain {
+    uint8_t *buf;            /* PMD_CHAIN_MAX bytes */
+    uint32_t len;
+    uint8_t errors;
+    int overflow;
+};
+
 struct pmd_port {
     struct pmd_device *dev;
     volatile uint8_t *regs;  /* the driver's register BAR (dev->bar) */
@@ -134,6 +145,7 @@ struct pmd_port {
     struct pmd_extra_map extra[PMD_MAX_EXTRA_MAPS];
     struct pmd_ring_state rx, tx;
     struct pmd_stats stats;  /* accumulated clear-on-read counters */
+    struct pmd_rx_chain chain;
     int started;
     volatile int interrupted; /* set from another thread (request.c): the loops return -ECANCELED */
 };
@@ -141,9 +153,13 @@ struct pmd_port {
 /* request.c: -ECANCELED once pmd_port_interrupt was called (checked by every loop) */
 int pmd_port_check_interrupt(struct pmd_port *port);
 
+/* For a driver's rx_burst: hand one descriptor's bytes up through recv; a frame
+ * spanning descriptors (eop 0 on all but its last) is handed up whole at its EOP
+ * descriptor (one longer than PMD_CHAIN_MAX: with errors 0x80 and length 0). */
+void pmd_rx_deliver(struct pmd_port *port, const uint8_t *data, uint32_t len, int eop, uint8_t errors,
+                    pmd_recv_fn recv, void *ctx);
+
 /* ---- drivers: one file per NIC family under drivers/, found by drivers/registry.c ---- */
-typedef uint32_t (*pmd_fill_fn)(void *ctx, uint8_t *buf, uint32_t capacity);
-typedef void (*pmd_recv_fn)(void *ctx, const uint8_t *data, uint32_t len, uint8_t errors);
 
 struct pmd_driver_ops {
     const char *name;
@@ -171,6 +187,14 @@ struct pmd_driver_ops {
     int (*tx_raw)(struct pmd_port *port, uint64_t bus, uint32_t len);
     /* Registers by the generic names of pmd.h (no clear-on-read ones); count or -errno. */
     int (*dump)(struct pmd_port *port, struct pmd_named_reg *out, uint32_t max);
+    /* Queue one frame of len bytes (any length up to PMD_FRAME_JUMBO_MAX) in as many
+     * descriptors as it needs, FCS added; 1 queued, 0 no room (reap and retry), -errno. */
+    int (*tx_chain)(struct pmd_port *port, const uint8_t *frame, uint32_t len);
+    /* MAC configuration (pmd.h's pmd_port_set_*; arguments already checked). */
+    int (*set_max_frame)(struct pmd_port *port, uint32_t max_frame, uint32_t *limit);
+    int (*set_rx_mode)(struct pmd_port *port, uint32_t mode);
+    int (*set_mac_filter)(struct pmd_port *port, uint32_t index, const uint8_t *mac);
+    int (*set_mc_table)(struct pmd_port *port, const uint8_t *macs, uint32_t count);
 };
 
 /* Per-model facts (Linux: struct e1000_info behind pci_device_id.driver_data). */
@@ -190,6 +214,7 @@ struct pmd_board {
     uint32_t msix_vectors;   /* 0: no MSI-X */
     uint32_t resets;         /* bits (1 << enum pmd_reset_kind) the driver can do itself */
     uint32_t flags;          /* enum pmd_board_flags */
+    uint32_t mac_filters;    /* unicast address filter entries (RAL/RAH), the primary included */
 };
 
 /* The ID table (drivers/registry.c, one line per model in drivers/models.h). */

@@ -2,6 +2,7 @@
  * Every loop is bounded by timeout_ms without progress (tx) or in total (rx). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "frame.h"
@@ -55,14 +56,77 @@ static int tx_step(struct pmd_port *port, struct tx_ctx *c, uint64_t start, uint
     return n;
 }
 
+/* Frames over one buffer: each built once in a scratch buffer and queued by the
+ * driver's tx_chain across descriptors (not rate-limited: the feature suites send
+ * few of them). */
+static int tx_loop_chained(struct pmd_port *port, uint64_t count, uint32_t size, uint64_t seq_start,
+                           const uint8_t *dst_mac, uint32_t timeout_ms, struct pmd_tx_result *r)
+{
+    if (!port->ops->tx_chain)
+        return pmd_fail(ENOTSUP, "the %s driver sends frames of at most %d bytes", port->ops->name, PMD_BUF_SIZE);
+    uint8_t *frame = malloc(size);
+    if (!frame)
+        return pmd_fail(ENOMEM, "out of memory for a %u-byte frame", size);
+    struct frame_gen gen;
+    frame_gen_init(&gen, dst_mac, port->mac, size, seq_start, FRAME_DATA);
+    uint64_t start = pmd_now_ns(), progress = start, queued = 0, limit = (uint64_t)timeout_ms * MS;
+    int built = 0, rc = 0, in_flight = 0;
+    for (;;) {
+        if (queued < count && !built) {
+            frame_write(&gen, frame);
+            built = 1;
+        }
+        if (built) {
+            int n = port->ops->tx_chain(port, frame, size);
+            if (n < 0) {
+                rc = n;
+                break;
+            }
+            if (n > 0) {
+                queued++;
+                built = 0;
+                progress = pmd_now_ns();
+            } else {
+                r->ring_full++;
+            }
+        }
+        int before = in_flight;
+        in_flight = port->ops->tx_clean(port);
+        uint64_t now = pmd_now_ns();
+        if (in_flight < before)
+            progress = now;
+        if (queued == count && in_flight == 0)
+            break;
+        if (now - progress > limit) {
+            rc = pmd_fail(ETIMEDOUT, "TX stalled for %u ms: %llu of %llu frames of %u bytes queued, %d descriptors "
+                                     "not completed", timeout_ms, (unsigned long long)queued,
+                          (unsigned long long)count, size, in_flight);
+            break;
+        }
+    }
+    uint32_t per = (size + PMD_BUF_SIZE - 1) / PMD_BUF_SIZE;
+    uint64_t pending = ((uint64_t)in_flight + per - 1) / per;
+    r->packets = queued > pending ? queued - pending : 0;
+    r->ns = pmd_now_ns() - start;
+    r->bytes = r->packets * size;
+    r->next_seq = seq_start + queued;
+    free(frame);
+    return rc;
+}
+
 int pmd_tx_loop(struct pmd_port *port, uint64_t count, uint32_t size, uint64_t seq_start, const uint8_t *dst_mac,
                 uint64_t rate_pps, uint32_t timeout_ms, struct pmd_tx_result *r)
 {
     int rc;
     pmd_clear_error();
     memset(r, 0, sizeof *r);
-    if ((rc = port_ok(port)) < 0 || (rc = frame_size_ok(size)) < 0)
+    if ((rc = port_ok(port)) < 0)
         return rc;
+    if (size > PMD_FRAME_MAX && size <= PMD_FRAME_JUMBO_MAX)
+        return tx_loop_chained(port, count, size, seq_start, dst_mac, timeout_ms, r);
+    if ((rc = frame_size_ok(size)) < 0)
+        return pmd_fail(EINVAL, "frame size %u: must be %d..%d bytes (without FCS)", size, PMD_FRAME_MIN,
+                        PMD_FRAME_JUMBO_MAX);
     struct tx_ctx c = {.left = count};
     frame_gen_init(&c.gen, dst_mac, port->mac, size, seq_start, FRAME_DATA);
     uint64_t start = pmd_now_ns(), progress = start, queued = 0;

@@ -31,6 +31,7 @@ enum pmd_limits {
     PMD_MAX_NAMED_REGS = 48,
     PMD_FRAME_MIN = 60,      /* frame length without FCS */
     PMD_FRAME_MAX = 1514,
+    PMD_FRAME_JUMBO_MAX = 16380, /* pmd_tx_loop/pmd_rx_loop: frames over PMD_BUF_SIZE span descriptors */
     PMD_BUF_SIZE = 2048,     /* one RX/TX buffer: every driver programs this size */
     PMD_HUGEPAGE_SIZE = 2097152,
     PMD_ETHERTYPE = 0x88B5   /* IEEE local experimental */
@@ -45,6 +46,14 @@ enum pmd_reset_kind {
 enum pmd_desc_format {
     PMD_DESC_LEGACY = 1,     /* Intel legacy RX/TX descriptors (8254x, 82574L) */
     PMD_DESC_ADVANCED = 2    /* Intel advanced descriptors (82575 and later) */
+};
+
+/* pmd_port_set_rx_mode: which frames pass the MAC's address filter beyond the
+ * unicast filter entries and the multicast table. */
+enum pmd_rx_mode {
+    PMD_RX_UNICAST_PROMISC = 1,   /* every unicast destination */
+    PMD_RX_MULTICAST_PROMISC = 2, /* every multicast destination */
+    PMD_RX_BROADCAST = 4          /* ff:ff:ff:ff:ff:ff */
 };
 
 /* ---- plain result structs ---------------------------------------------- */
@@ -96,6 +105,7 @@ struct pmd_model_info {
     uint32_t msix_vectors;
     uint32_t resets;                     /* bits 1 << enum pmd_reset_kind the driver does */
     uint32_t flags;                      /* MSI 1, MSI-X 2, PCIe 4, jumbo 8 */
+    uint32_t mac_filters;                /* unicast address filter entries, the primary included */
 };
 
 struct pmd_port_info {
@@ -134,6 +144,17 @@ struct pmd_stats {
     uint64_t tx_bytes;       /* GOTC */
     uint64_t rx_no_buffer;   /* RNBC */
     uint64_t crc_errors;     /* CRCERRS */
+    uint64_t rx_oversize;    /* ROC: longer than the MAC takes, dropped */
+    uint64_t rx_undersize;   /* RUC */
+    uint64_t rx_length_errors; /* RLEC */
+    uint64_t rx_broadcast;   /* BPRC */
+    uint64_t rx_multicast;   /* MPRC */
+    uint64_t rx_total_packets; /* TPR: good and bad */
+    uint64_t rx_total_bytes; /* TORL/TORH */
+    uint64_t tx_total_packets; /* TPT */
+    uint64_t tx_total_bytes; /* TOTL/TOTH */
+    uint64_t tx_broadcast;   /* BPTC */
+    uint64_t tx_multicast;   /* MPTC */
 };
 
 struct pmd_tx_result {
@@ -229,10 +250,28 @@ int pmd_port_regs(struct pmd_port *port, struct pmd_named_reg *out, uint32_t max
 /* Write the register a generic name stands for (its low 32 bits for a pair). */
 int pmd_port_reg_write(struct pmd_port *port, const char *name, uint32_t value);
 int pmd_port_stats(struct pmd_port *port, struct pmd_stats *stats);
+/* Read the counters once: what they counted since the last read (the device
+ * clears them on read; the port still accumulates them for pmd_port_stats). */
+int pmd_port_stats_read(struct pmd_port *port, struct pmd_stats *delta);
 /* Link state; waits up to timeout_ms for link up (0: just read). */
 int pmd_port_link(struct pmd_port *port, uint32_t timeout_ms, int *up, uint32_t *status);
 /* Reset (enum pmd_reset_kind), then re-initialise every register the driver uses. */
 int pmd_port_reset(struct pmd_port *port, int kind);
+
+/* ---- MAC configuration (the feature suites) ---------------------------- */
+/* Take frames up to max_frame bytes with FCS (1518: standard, no long packets);
+ * *limit: the largest frame with FCS the MAC now receives; equal to max_frame
+ * where the limit is programmable, else the fixed size the driver promises
+ * (1522 without long packets, the model's max_frame with them). Longer ones are
+ * dropped and counted in rx_oversize. -EINVAL above the model's max_frame. */
+int pmd_port_set_max_frame(struct pmd_port *port, uint32_t max_frame, uint32_t *limit);
+/* enum pmd_rx_mode bits; 0: only the filter entries and the multicast table pass. */
+int pmd_port_set_rx_mode(struct pmd_port *port, uint32_t mode);
+/* Unicast filter entry `index` (1 .. mac_filters-1; 0 is the port's own MAC):
+ * accept frames for mac (6 bytes), or clear the entry (mac NULL). */
+int pmd_port_set_mac_filter(struct pmd_port *port, uint32_t index, const uint8_t *mac);
+/* The multicast table holds exactly these count addresses' hash bits (6 bytes each). */
+int pmd_port_set_mc_table(struct pmd_port *port, const uint8_t *macs, uint32_t count);
 
 /* Raw register BAR access: offset 4-aligned and inside the BAR, else -EINVAL. */
 int pmd_reg_read(struct pmd_port *port, uint32_t offset, uint32_t *value);
@@ -256,7 +295,9 @@ int pmd_tx_from(struct pmd_port *port, uint64_t bus, uint32_t size, uint32_t tim
 /* ---- packet loops (all per-packet work is here, in C) --------------------- */
 /* Frames: dst (NULL: broadcast), src = our MAC, ethertype 0x88B5, magic,
  * 64-bit sequence number from seq_start, length, pattern derived from seq.
- * size: 60..1514 bytes without FCS. rate_pps 0: as fast as the ring allows.
+ * size: 60..1514 bytes without FCS, up to PMD_FRAME_JUMBO_MAX in pmd_tx_loop
+ * (a frame over PMD_BUF_SIZE goes out in several descriptors; receive loops
+ * take such frames whole). rate_pps 0: as fast as the ring allows.
  * timeout_ms bounds the time without progress. */
 int pmd_tx_loop(struct pmd_port *port, uint64_t count, uint32_t size, uint64_t seq_start,
                 const uint8_t *dst_mac, uint64_t rate_pps, uint32_t timeout_ms,

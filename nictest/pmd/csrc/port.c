@@ -144,6 +144,10 @@ int pmd_port_open(const char *address, int backend, uint32_t rx_ring, uint32_t t
         goto fail;
     if ((rc = pmd_device_bus_master(port->dev, 1)) < 0 || (rc = port->ops->read_mac(port, port->mac)) < 0)
         goto fail;
+    if (!(port->chain.buf = malloc(PMD_CHAIN_MAX))) {
+        rc = pmd_fail(ENOMEM, "out of memory for the RX frame assembly buffer");
+        goto fail;
+    }
     if ((rc = setup_memory(port, rx_ring, tx_ring, iova_base)) < 0 || (rc = port->ops->init(port)) < 0)
         goto fail;
     *out = port;
@@ -172,6 +176,7 @@ void pmd_port_close(struct pmd_port *port)
     free(port->rx.buf_bus);
     free(port->tx.buf);
     free(port->tx.buf_bus);
+    free(port->chain.buf);
     free(port);
 }
 
@@ -254,6 +259,106 @@ int pmd_port_stats(struct pmd_port *port, struct pmd_stats *stats)
     return rc;
 }
 
+int pmd_port_stats_read(struct pmd_port *port, struct pmd_stats *delta)
+{
+    _Static_assert(sizeof(struct pmd_stats) % sizeof(uint64_t) == 0, "pmd_stats is all uint64_t");
+    pmd_clear_error();
+    memset(delta, 0, sizeof *delta);
+    int rc = port->ops->read_stats(port, delta);
+    uint64_t *acc = (uint64_t *)&port->stats;
+    const uint64_t *d = (const uint64_t *)delta;
+    for (size_t i = 0; i < sizeof *delta / sizeof(uint64_t); i++)
+        acc[i] += d[i];
+    return rc;
+}
+
+void pmd_rx_deliver(struct pmd_port *port, const uint8_t *data, uint32_t len, int eop, uint8_t errors,
+                    pmd_recv_fn recv, void *ctx)
+{
+    struct pmd_rx_chain *c = &port->chain;
+    if (eop && c->len == 0 && !c->overflow) {
+        recv(ctx, data, len, errors); /* the common case: one descriptor, no copy */
+        return;
+    }
+    if (!c->overflow && c->len + len <= PMD_CHAIN_MAX) {
+        memcpy(c->buf + c->len, data, len);
+        c->len += len;
+    } else {
+        c->overflow = 1;
+    }
+    c->errors |= errors;
+    if (!eop)
+        return;
+    if (c->overflow)
+        recv(ctx, c->buf, 0, (uint8_t)(c->errors | 0x80));
+    else
+        recv(ctx, c->buf, c->len, c->errors);
+    c->len = 0;
+    c->errors = 0;
+    c->overflow = 0;
+}
+
+/* ---- MAC configuration ---- */
+static int mac_ops_ok(struct pmd_port *port, const char *what, const void *fn)
+{
+    if (!fn)
+        return pmd_fail(ENOTSUP, "the %s driver cannot %s", port->ops->name, what);
+    return 0;
+}
+
+int pmd_port_set_max_frame(struct pmd_port *port, uint32_t max_frame, uint32_t *limit)
+{
+    int rc;
+    pmd_clear_error();
+    if ((rc = mac_ops_ok(port, "set the maximum frame size", (const void *)port->ops->set_max_frame)) < 0)
+        return rc;
+    if (max_frame < PMD_FRAME_MIN + 4 || max_frame > port->board->max_frame || max_frame > PMD_FRAME_JUMBO_MAX + 4)
+        return pmd_fail(EINVAL, "max frame %u bytes: the %s driver takes %d..%u (with FCS)", max_frame,
+                        port->ops->name, PMD_FRAME_MIN + 4,
+                        port->board->max_frame < PMD_FRAME_JUMBO_MAX + 4 ? port->board->max_frame
+                                                                          : PMD_FRAME_JUMBO_MAX + 4);
+    return port->ops->set_max_frame(port, max_frame, limit);
+}
+
+int pmd_port_set_rx_mode(struct pmd_port *port, uint32_t mode)
+{
+    int rc;
+    pmd_clear_error();
+    if ((rc = mac_ops_ok(port, "set the RX filter mode", (const void *)port->ops->set_rx_mode)) < 0)
+        return rc;
+    if (mode & ~(uint32_t)(PMD_RX_UNICAST_PROMISC | PMD_RX_MULTICAST_PROMISC | PMD_RX_BROADCAST))
+        return pmd_fail(EINVAL, "RX mode 0x%x: only PMD_RX_UNICAST_PROMISC (1), _MULTICAST_PROMISC (2), "
+                                "_BROADCAST (4)", mode);
+    return port->ops->set_rx_mode(port, mode);
+}
+
+int pmd_port_set_mac_filter(struct pmd_port *port, uint32_t index, const uint8_t *mac)
+{
+    int rc;
+    pmd_clear_error();
+    if ((rc = mac_ops_ok(port, "set unicast filter entries", (const void *)port->ops->set_mac_filter)) < 0)
+        return rc;
+    if (index == 0 || index >= port->board->mac_filters)
+        return pmd_fail(EINVAL, "unicast filter entry %u: the %s driver has entries 1..%u (0 is the port's own MAC)",
+                        index, port->ops->name, port->board->mac_filters - 1);
+    if (mac && (mac[0] & 1))
+        return pmd_fail(EINVAL, "unicast filter entry %u: %02x:..: is a multicast address (use the multicast table)",
+                        index, mac[0]);
+    return port->ops->set_mac_filter(port, index, mac);
+}
+
+int pmd_port_set_mc_table(struct pmd_port *port, const uint8_t *macs, uint32_t count)
+{
+    int rc;
+    pmd_clear_error();
+    if ((rc = mac_ops_ok(port, "set the multicast table", (const void *)port->ops->set_mc_table)) < 0)
+        return rc;
+    for (uint32_t i = 0; i < count; i++)
+        if (!(macs[6 * i] & 1))
+            return pmd_fail(EINVAL, "multicast table address %u (%02x:...): not a multicast address", i, macs[6 * i]);
+    return port->ops->set_mc_table(port, macs, count);
+}
+
 int pmd_port_link(struct pmd_port *port, uint32_t timeout_ms, int *up, uint32_t *status)
 {
     uint64_t deadline = pmd_now_ns() + (uint64_t)timeout_ms * 1000000ull;
@@ -283,6 +388,9 @@ int pmd_port_reset(struct pmd_port *port, int kind)
     } else if (kind != PMD_RESET_NONE) {
         return pmd_fail(EINVAL, "reset kind %d: use PMD_RESET_NONE, _VFIO or _DEVICE", kind);
     }
+    port->chain.len = 0; /* a frame half-received before the reset is gone */
+    port->chain.errors = 0;
+    port->chain.overflow = 0;
     /* A function reset may clear the PCI command register: bus mastering again. */
     if ((rc = pmd_device_bus_master(port->dev, 1)) < 0)
         return rc;

@@ -29,6 +29,9 @@
 #define E1000_RCTL_UPE    (1u << 3)   /* unicast promiscuous */
 #define E1000_RCTL_MPE    (1u << 4)   /* multicast promiscuous */
 #define E1000_RCTL_BAM    (1u << 15)  /* accept broadcast */
+#define E1000_RCTL_LPE    (1u << 5)   /* long packet enable: frames over 1522 bytes */
+#define E1000_RCTL_MO_MASK (3u << 12) /* multicast offset: 00 = hash from bits [47:36] */
+#define E1000_RCTL_FILTER_BITS (E1000_RCTL_UPE | E1000_RCTL_MPE | E1000_RCTL_BAM)
 #define E1000_RCTL_SECRC  (1u << 26)  /* strip Ethernet CRC */
 /* BSIZE 00 with BSEX 0 = 2048-byte buffers; DTYP 00 = legacy descriptors */
 #define E1000_RCTL_VALUE (E1000_RCTL_EN | E1000_RCTL_UPE | E1000_RCTL_MPE | E1000_RCTL_BAM | E1000_RCTL_SECRC)
@@ -43,6 +46,17 @@
 #define E1000_RAL0      0x05400
 #define E1000_RAH0      0x05404
 #define E1000_RAH_AV    (1u << 31)  /* address valid */
+/* Receive addresses RAL/RAH[n] (SDM 13.4.x): 16 pairs at 0x5400 + 8n on every MAC of
+ * the family; the 82576 has 8 more at 0x54E0 (its datasheet 8.10.x, RAL/RAH[16-23]). */
+#define E1000_RAL(n)    ((n) < 16 ? 0x05400u + 8u * (n) : 0x054E0u + 8u * ((n) - 16))
+#define E1000_RAH(n)    (E1000_RAL(n) + 4u)
+/* Multicast Table Array: 4096 bits in 128 registers; with RCTL.MO 00 the bit is
+ * destination address bits [47:36] (SDM 13.4.x, "MTA") */
+#define E1000_MTA       0x05200
+#define E1000_MTA_REGS  128
+/* Largest frame (with FCS) without / with RCTL.LPE on the 8254x (SDM 13.4.22, RCTL.LPE) */
+#define E1000_MAX_STD_FRAME 1522u   /* 1518 + a VLAN tag */
+#define E1000_MAX_LPE_FRAME 16384u
 
 /* Transmit (SDM ch. 13) */
 #define E1000_TCTL      0x00400
@@ -73,6 +87,19 @@
 #define E1000_GOTCL     0x04090
 #define E1000_GOTCH     0x04094
 #define E1000_RNBC      0x040A0
+#define E1000_RLEC      0x04040  /* receive length errors */
+#define E1000_BPRC      0x04078  /* broadcast packets received */
+#define E1000_MPRC      0x0407C  /* multicast packets received */
+#define E1000_RUC       0x040A4  /* receive undersize */
+#define E1000_ROC       0x040AC  /* receive oversize: longer than RCTL.LPE / RLPML allow */
+#define E1000_TORL      0x040C0  /* total octets received */
+#define E1000_TORH      0x040C4
+#define E1000_TOTL      0x040C8  /* total octets transmitted */
+#define E1000_TOTH      0x040CC
+#define E1000_TPR       0x040D0  /* total packets received */
+#define E1000_TPT       0x040D4  /* total packets transmitted */
+#define E1000_MPTC      0x040F0  /* multicast packets transmitted */
+#define E1000_BPTC      0x040F4  /* broadcast packets transmitted */
 
 /* Legacy descriptor bits (SDM ch. 3; layouts in legacy.h) */
 #define E1000_RXD_STAT_DD  0x01

@@ -246,10 +246,8 @@ static int igb_rx_burst(struct pmd_port *port, uint32_t max, pmd_recv_fn recv, v
         if (!(status & IGB_RXD_STAT_DD))
             break;
         pmd_barrier(); /* read the descriptor before the data it describes */
-        uint8_t errors = (uint8_t)(status >> IGB_RXD_ERR_SHIFT);
-        if (!(status & IGB_RXD_STAT_EOP))
-            errors |= 0x80; /* a frame over 2 KiB spanning descriptors: not ours */
-        recv(ctx, rx->buf[i], d->wb.length, errors);
+        pmd_rx_deliver(port, rx->buf[i], d->wb.length, status & IGB_RXD_STAT_EOP,
+                       (uint8_t)(status >> IGB_RXD_ERR_SHIFT), recv, ctx);
         /* Back to the read format: own buffer (undoes pmd_rx_point_next), DD cleared. */
         d->read.pkt_addr = rx->buf_bus[i];
         d->read.hdr_addr = 0;
@@ -260,6 +258,51 @@ static int igb_rx_burst(struct pmd_port *port, uint32_t max, pmd_recv_fn recv, v
     if (n)
         set_reg32(port->regs, IGB_RDT(0), last); /* once per burst */
     return (int)n;
+}
+
+/* A frame in consecutive data descriptors of PMD_BUF_SIZE bytes, PAYLEN (the whole
+ * frame) in the first, EOP on the last, RS on each so each reports DD. */
+static int igb_tx_chain(struct pmd_port *port, const uint8_t *frame, uint32_t len)
+{
+    struct pmd_ring_state *tx = &port->tx;
+    union igb_adv_tx_desc *td = tx->desc;
+    uint32_t mask = tx->size - 1;
+    uint32_t need = (len + PMD_BUF_SIZE - 1) / PMD_BUF_SIZE;
+    uint32_t in_flight = (uint32_t)igb_tx_clean(port);
+    if (need > tx->size - 1 - in_flight)
+        return 0;
+    for (uint32_t off = 0; off < len;) {
+        uint32_t i = tx->next, chunk = len - off < PMD_BUF_SIZE ? len - off : PMD_BUF_SIZE;
+        memcpy(tx->buf[i], frame + off, chunk);
+        td[i].read.buffer_addr = tx->buf_bus[i];
+        td[i].read.olinfo_status = off == 0 ? len << IGB_ADVTXD_PAYLEN_SHIFT : 0;
+        off += chunk;
+        td[i].read.cmd_type_len = chunk | IGB_ADVTXD_DTYP_DATA | IGB_ADVTXD_DCMD_DEXT | IGB_ADVTXD_DCMD_IFCS |
+                                  IGB_ADVTXD_DCMD_RS | (off == len ? IGB_ADVTXD_DCMD_EOP : 0);
+        tx->next = (i + 1) & mask;
+    }
+    set_reg32(port->regs, IGB_TDT(0), tx->next);
+    return 1;
+}
+
+/* RCTL.LPE with RLPML = max_frame: the 82576 drops (and counts in ROC) what is longer. */
+static int igb_set_max_frame(struct pmd_port *port, uint32_t max_frame, uint32_t *limit)
+{
+    volatile uint8_t *bar = port->regs;
+    uint32_t rctl = get_reg32(bar, IGB_RCTL);
+    if (max_frame > IGB_MAX_STD_FRAME) {
+        set_reg32(bar, IGB_RLPML, max_frame & IGB_RLPML_MASK);
+        rctl |= IGB_RCTL_LPE;
+        *limit = max_frame;
+    } else {
+        rctl &= ~IGB_RCTL_LPE;
+        *limit = IGB_MAX_STD_FRAME;
+    }
+    set_reg32(bar, IGB_RCTL, rctl);
+    uint32_t back = get_reg32(bar, IGB_RCTL), rlpml = get_reg32(bar, IGB_RLPML);
+    if (back != rctl || (max_frame > IGB_MAX_STD_FRAME && (rlpml & IGB_RLPML_MASK) != max_frame))
+        return pmd_fail(EIO, "RCTL/RLPML read back 0x%08x/%u after writing 0x%08x/%u", back, rlpml, rctl, max_frame);
+    return 0;
 }
 
 static int igb_rx_point_next(struct pmd_port *port, uint64_t bus)
@@ -325,15 +368,15 @@ static const struct pmd_driver_ops igb_ops = {
     .init = igb_init,
     .stop = igb_stop,
     .reset = igb_reset,
-    .read_mac = e1000_family_read_mac,
-    .link = e1000_family_link,
+    E1000_FAMILY_FILTER_OPS,
     .tx_burst = igb_tx_burst,
     .tx_clean = igb_tx_clean,
     .rx_burst = igb_rx_burst,
-    .read_stats = e1000_family_read_stats,
     .rx_point_next = igb_rx_point_next,
     .tx_raw = igb_tx_raw,
     .dump = igb_dump,
+    .tx_chain = igb_tx_chain,
+    .set_max_frame = igb_set_max_frame,
 };
 
 /* Linux igb, 82576: 16 RX/TX queues, MSI-X with 10 vectors, jumbo frames up to
@@ -348,4 +391,5 @@ const struct pmd_board pmd_board_igb_82576 = {
     .msix_vectors = 10,
     .resets = 1u << PMD_RESET_NONE | 1u << PMD_RESET_DEVICE,
     .flags = PMD_BOARD_HAS_MSI | PMD_BOARD_HAS_MSIX | PMD_BOARD_PCIE | PMD_BOARD_HAS_JUMBO,
+    .mac_filters = 24,       /* RAL/RAH[0-15] and [16-23] (Linux E1000_RAR_ENTRIES_82576) */
 };

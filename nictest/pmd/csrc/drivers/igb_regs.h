@@ -53,6 +53,10 @@
 #define IGB_RCTL_MPE      (1u << 4)   /* multicast promiscuous */
 #define IGB_RCTL_BAM      (1u << 15)  /* accept broadcast */
 #define IGB_RCTL_SECRC    (1u << 26)  /* strip Ethernet CRC */
+#define IGB_RCTL_LPE      (1u << 5)   /* long packet enable: up to RLPML */
+#define IGB_RLPML       0x05004  /* Receive Long Packet Maximum Length (8.10.x), bytes with CRC */
+#define IGB_RLPML_MASK  0x3FFFu
+#define IGB_MAX_STD_FRAME 1522u  /* without RCTL.LPE: 1518 + a VLAN tag */
 /* BSIZE 00 = 2048 (SRRCTL.BSIZEPACKET overrides it); DTYP must stay 00 on the 82576 */
 #define IGB_RCTL_VALUE (IGB_RCTL_EN | IGB_RCTL_UPE | IGB_RCTL_MPE | IGB_RCTL_BAM | IGB_RCTL_SECRC)
 #define IGB_RXCSUM      0x05000  /* 0: no checksum offload, no RSS: plain descriptors */

@@ -175,10 +175,7 @@ int legacy_rx_burst(struct pmd_port *port, uint32_t max, pmd_recv_fn recv, void 
         if (!(status & E1000_RXD_STAT_DD))
             break;
         pmd_barrier(); /* read the descriptor before the data it describes */
-        uint8_t errors = d->errors;
-        if (!(status & E1000_RXD_STAT_EOP))
-            errors |= 0x80; /* a frame over 2 KiB spanning descriptors: not ours */
-        recv(ctx, rx->buf[i], d->length, errors);
+        pmd_rx_deliver(port, rx->buf[i], d->length, status & E1000_RXD_STAT_EOP, d->errors, recv, ctx);
         d->addr = rx->buf_bus[i]; /* also undoes pmd_rx_point_next */
         d->status = 0;
         last = i;
@@ -188,6 +185,51 @@ int legacy_rx_burst(struct pmd_port *port, uint32_t max, pmd_recv_fn recv, void 
     if (n)
         set_reg32(port->regs, E1000_RDT, last); /* once per burst */
     return (int)n;
+}
+
+/* A frame in consecutive descriptors of PMD_BUF_SIZE bytes each, EOP on the last,
+ * every one with RS so that each reports DD (legacy_tx_clean walks them in order). */
+int legacy_tx_chain(struct pmd_port *port, const uint8_t *frame, uint32_t len)
+{
+    struct pmd_ring_state *tx = &port->tx;
+    struct legacy_tx_desc *td = tx->desc;
+    uint32_t mask = tx->size - 1;
+    uint32_t need = (len + PMD_BUF_SIZE - 1) / PMD_BUF_SIZE;
+    uint32_t in_flight = (uint32_t)legacy_tx_clean(port);
+    if (need > tx->size - 1 - in_flight)
+        return 0;
+    for (uint32_t off = 0; off < len;) {
+        uint32_t i = tx->next, chunk = len - off < PMD_BUF_SIZE ? len - off : PMD_BUF_SIZE;
+        memcpy(tx->buf[i], frame + off, chunk);
+        tx_put(&td[i], tx->buf_bus[i], chunk);
+        off += chunk;
+        if (off < len)
+            td[i].cmd &= (uint8_t)~E1000_TXD_CMD_EOP;
+        tx->next = (i + 1) & mask;
+    }
+    set_reg32(port->regs, E1000_TDT, tx->next);
+    return 1;
+}
+
+/* The 8254x has no programmable limit: RCTL.LPE off takes 1522 bytes (1518 + a VLAN
+ * tag), on takes long packets (up to E1000_MAX_LPE_FRAME on the 8254x); what this driver
+ * promises then is the board's max_frame (the Linux driver's limit for the model).
+ * Frames over the limit count in ROC. */
+int legacy_set_max_frame(struct pmd_port *port, uint32_t max_frame, uint32_t *limit)
+{
+    volatile uint8_t *bar = port->regs;
+    uint32_t rctl = get_reg32(bar, E1000_RCTL);
+    if (max_frame > E1000_MAX_STD_FRAME) {
+        rctl |= E1000_RCTL_LPE;
+        *limit = port->board->max_frame;
+    } else {
+        rctl &= ~E1000_RCTL_LPE;
+        *limit = E1000_MAX_STD_FRAME;
+    }
+    set_reg32(bar, E1000_RCTL, rctl);
+    if (get_reg32(bar, E1000_RCTL) != rctl)
+        return pmd_fail(EIO, "RCTL read back 0x%08x after writing 0x%08x (LPE)", get_reg32(bar, E1000_RCTL), rctl);
+    return 0;
 }
 
 int legacy_rx_point_next(struct pmd_port *port, uint64_t bus)

@@ -71,6 +71,7 @@ static void model_info(const struct pmd_model *m, struct pmd_model_info *out)
     out->msix_vectors = b->msix_vectors;
     out->resets = b->resets;
     out->flags = b->flags;
+    out->mac_filters = b->mac_filters;
 }
 
 int pmd_model_at(uint32_t i, struct pmd_model_info *out)
