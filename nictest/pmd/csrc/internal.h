@@ -135,6 +135,7 @@ struct pmd_port {
     struct pmd_ring_state rx, tx;
     struct pmd_stats stats;  /* accumulated clear-on-read counters */
     int started;
+    uint64_t driver_state[8]; /* the driver's own words (igbvf: its mailbox state, last counter values) */
 };
 
 /* ---- drivers: one file per NIC family under drivers/, found by drivers/registry.c ---- */
