@@ -49,11 +49,11 @@ def _vf_to_kernel(host, port, link) -> tuple:
     return sent, rx
 
 
-def _kernel_to_vf(host, link, port, dst: str) -> tuple:
-    """N frames from the peer's kernel to `dst`, each window received by `port` before the next."""
+def _kernel_to_vf(host, link, port, dst: str, count: int = N) -> tuple:
+    """`count` frames from the peer's kernel to `dst`, each window received by `port` before the next."""
     sent, got = 0, {"packets": 0, "bad": 0, "desc_errors": 0, "seq_sum": 0, "seq_sqsum": 0}
-    while sent < N:
-        n = min(WINDOW, N - sent)
+    while sent < count:
+        n = min(WINDOW, count - sent)
         tx = host.call("pmd_kernel_tx", ifname=link.ifname, count=n, size=SIZE, seq_start=sent, dst=dst,
                        timeout_ms=5000)
         rx = port.call("pmd_rx", count=n, timeout_ms=5000, expect_seq=sent)
@@ -113,6 +113,37 @@ def test_vfs_of_one_pf_switch_frames_to_each_other_by_mac(host, vf_ports, peer_l
     stray = a.call("pmd_rx", count=1, timeout_ms=500)
     assert stray["packets"] == 0, (f"{a.address} received {stray['packets']} of the frames sent to "
                                    f"{b.address}'s MAC {b.info['mac']}: {stray}")
+
+
+AFTER_RESET = 200
+
+
+def test_a_vf_reset_leaves_the_pf_and_the_other_vf_working(host, nic, vf_ports, peer_link, record_property):
+    """Reset one VF (FLR through VFIO where offered, else the driver's own reset) and bring it up
+    again: it receives again, its sibling VF never stopped, and the PF's kernel netdev still
+    takes frames from the wire."""
+    a, b = vf_ports(2)
+    kind = "vfio" if a.info["vfio_reset"] else "device"
+    record_property("vf_reset_kind", kind)
+    with allure.step(f"{a.address}: reset ({kind}) and re-initialise"):
+        reset = a.call("iso_reset", kind=kind)
+    record_property("vf_reset_seconds", reset["seconds"])
+    mac = a.call("pmd_info")["mac"]     # the PF may have given the VF another MAC with the reset
+    for port, dst in ((a, mac), (b, b.info["mac"])):
+        wait_link(port)
+        sent, got = _kernel_to_vf(host, peer_link, port, dst, AFTER_RESET)
+        assert sent == AFTER_RESET and got["bad"] == 0 and all_arrived(got, AFTER_RESET), (
+            f"peer -> {port.address} after {a.address} was reset: sent {sent}, received {got}")
+    pf = host.call("net_counters", ifname=nic["netdev"])
+    sent = host.call("pmd_kernel_tx", ifname=peer_link.ifname, count=AFTER_RESET, size=SIZE, dst=nic["mac"],
+                     timeout_ms=5000)["packets"]
+    deadline = time.monotonic() + 5.0
+    while (host.call("net_counters", ifname=nic["netdev"])["rx_packets"] - pf["rx_packets"] < AFTER_RESET
+           and time.monotonic() < deadline):
+        time.sleep(0.05)
+    rose = host.call("net_counters", ifname=nic["netdev"])["rx_packets"] - pf["rx_packets"]
+    assert sent == AFTER_RESET and rose >= AFTER_RESET, (
+        f"PF {nic['netdev']} took {rose} of {sent} frames from the wire after its VF {a.address} was reset")
 
 
 CANARY_SIZE = 1 << 20
