@@ -1,8 +1,8 @@
 """SR-IOV data path and isolation: VFs driven by the PMD while their PF stays on its kernel
 driver — for every NIC whose profile claims 'sriov' and whose VF model the PMD drives.
 
-A VF talks to the wire and to its sibling VFs through the NIC's internal switch, which the
-PF's kernel driver programs (the VF's MAC, its queues enabled). Every frame carries a
+A VF talks to the wire, to its sibling VFs and to its own PF's kernel netdev through the
+NIC's internal switch, which the PF's kernel driver programs (the VF's MAC, its queues enabled). Every frame carries a
 sequence number; counts and "every number arrived once" are asserted, never the order.
 The VF's own counters must move by what the PMD sent. Isolation: the IOMMU blocks a VF's
 DMA outside what its user mapped, and the fault names the VF (its own requester ID), not
@@ -113,6 +113,32 @@ def test_vfs_of_one_pf_switch_frames_to_each_other_by_mac(host, vf_ports, peer_l
     stray = a.call("pmd_rx", count=1, timeout_ms=500)
     assert stray["packets"] == 0, (f"{a.address} received {stray['packets']} of the frames sent to "
                                    f"{b.address}'s MAC {b.info['mac']}: {stray}")
+
+
+def test_vf_and_its_pf_exchange_frames_on_the_kernel_path(host, nic, vf_ports, record_property):
+    """VF -> its own PF's kernel netdev and back, through the NIC's switch (no cable involved),
+    counted exactly."""
+    (port,) = vf_ports(1)
+    link = PfLink(host, nic)
+    record_property("vf_to_pf_ready_seconds", round(path_ready_to_kernel(port, link), 3))
+    sent, rx = _vf_to_kernel(host, port, link)
+    attach_json(f"VF -> PF {link.ifname}: the PF's capture", rx)
+    assert sent == N and rx["bad"] == 0 and all_arrived(rx, N), (
+        f"{port.address} -> its PF {link.ifname}: sent {sent}, the PF's capture {rx}")
+    path_ready_from_kernel(link, port)
+    sent, got = _kernel_to_vf(host, link, port, port.info["mac"])
+    assert sent == N and got["bad"] == 0 and all_arrived(got, N), (
+        f"PF {link.ifname} -> {port.address}: sent {sent}, the PMD received {got}")
+
+
+class PfLink:
+    """The PF's netdev seen like a peer's (ifname, mac, counters) for the kernel-path helpers."""
+
+    def __init__(self, host, pf: dict) -> None:
+        self.host, self.ifname, self.mac = host, pf["netdev"], pf["mac"]
+
+    def counters(self) -> dict:
+        return self.host.call("net_counters", ifname=self.ifname)
 
 
 AFTER_RESET = 200
