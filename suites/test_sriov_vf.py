@@ -19,7 +19,7 @@ from fixtures.evidence import attach_json, require_isolation
 from fixtures.pmd import all_arrived, path_ready_between, path_ready_from_kernel, path_ready_to_kernel, wait_link
 from nictest.isolation.verdict import parse_faults, short_bdf, verdict
 
-pytestmark = [pytest.mark.lab, pytest.mark.destructive, pytest.mark.datapath]
+pytestmark = [pytest.mark.lab, pytest.mark.destructive, pytest.mark.datapath, pytest.mark.nic_feature("sriov")]
 
 N = 1000
 SIZE = 64

@@ -21,8 +21,11 @@
 #include "igb_family.h"
 #include "igbvf_regs.h"
 
-#define RSTI_TIMEOUT_MS 100     /* Linux waits 200 x 5 us; a PF that is itself resetting takes longer */
-#define MBX_TIMEOUT_MS 1000     /* Linux: 2000 x 500 us for a posted message */
+/* Linux igbvf waits 200 x 5 us for RSTI/RSTD and 2000 x 500 us (1 s) for a posted message;
+ * longer here: the PF's kernel answers from its interrupt handler, which an emulated host
+ * under load may run late. Both bound only a failure. */
+#define RSTI_TIMEOUT_MS 1000
+#define MBX_TIMEOUT_MS 3000
 #define QUEUE_TIMEOUT_MS 100
 
 /* What the driver keeps in port->driver_state. */
