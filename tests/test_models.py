@@ -31,9 +31,10 @@ def write(tmp_path, data, name="card.json"):
     return path
 
 
-def test_the_bundled_profiles_are_the_three_lab_models():
+def test_the_bundled_profiles_are_the_lab_models():
     found = {key: p.model for key, p in models.bundled_profiles().items()}
-    assert found == {"8086:10c9": "igb", "8086:10d3": "e1000e", "8086:100e": "e1000"}
+    assert found == {"8086:10c9": "igb", "8086:10ca": "igbvf", "8086:10d3": "e1000e", "8086:100e": "e1000"}
+    assert not bundled("igbvf").claims("sriov")
     assert bundled("igb").claims("sriov") and not bundled("e1000e").claims("sriov")
     assert not bundled("e1000").claims("rss") and not bundled("e1000").claims("pcie_health")
     for profile in models.bundled_profiles().values():
@@ -217,4 +218,4 @@ def test_models_import_with_the_standard_library_only():
     code = ("import sys; sys.modules['pytest'] = None; sys.modules['paramiko'] = None; "
             "import nictest.models as m; print(len(m.bundled_profiles()))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0 and result.stdout.strip() == "3", result.stderr
+    assert result.returncode == 0 and result.stdout.strip() == "4", result.stderr

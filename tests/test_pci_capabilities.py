@@ -175,6 +175,22 @@ def test_device_config_without_reset_method_file_lists_none(tmp_path):
     assert facts["expansion_rom"] == {"size": 0x40000}
 
 
+def test_a_vf_takes_its_ids_from_sysfs_not_from_config_space(tmp_path):
+    """A VF's config space reads ffff:ffff for its IDs (SR-IOV 3.4.1.1-2); the kernel's vendor/device
+    attributes hold the real ones, and a profile recorded from a VF must carry those."""
+    fake = FakeSysfs(tmp_path)
+    fake.add_pci("0000:01:00.0", device="10c9")
+    vf_dir = fake.add_vf("0000:01:00.0", 0, "0000:01:10.0", "10ca", driver=None, iommu_group=9)
+    config = bytearray((RECORDED / "igb-82576" / "config").read_bytes())
+    config[0:4] = b"\xff\xff\xff\xff"
+    (vf_dir / "config").write_bytes(bytes(config))
+    facts = device_config(fake.root, "0000:01:10.0")
+    assert (facts["vendor"], facts["device"], facts["physfn"]) == ("8086", "10ca", "0000:01:00.0")
+    (fake.root / "sys/bus/pci/devices/0000:01:00.0/config").write_bytes((RECORDED / "igb-82576" / "config").read_bytes())
+    pf = device_config(fake.root, "0000:01:00.0")
+    assert (pf["vendor"], pf["device"]) == ("8086", "10c9") and "physfn" not in pf
+
+
 def test_device_config_of_a_missing_device_names_the_fix(tmp_path):
     fake = FakeSysfs(tmp_path)
     with pytest.raises(DeviceNotFound, match="nictest status"):

@@ -86,6 +86,22 @@ def test_igb_is_in_the_id_table_with_advanced_descriptors(mod):
     assert lib.pmd_model_lookup(0x10EC, 0x8139, m) == -errno.ENOENT
     assert "igb (8086:10c9 82576)" in ffi.string(lib.pmd_last_error()).decode()
 
+def test_the_82576_vf_is_in_the_id_table_on_its_own_driver(mod):
+    """The 82576's VF (igbvf): one models.h line, its board (drivers/igbvf.c), the PF's advanced
+    descriptors; a VF has two queue pairs and three MSI-X vectors, no MSI."""
+    from nictest.pmd import port as pmd_port
+
+    ffi, lib = mod.ffi, mod.lib
+    m = ffi.new("struct pmd_model_info *")
+    assert lib.pmd_model_lookup(0x8086, 0x10CA, m) == 0, ffi.string(lib.pmd_last_error()).decode()
+    vf = pmd_port._model_dict(ffi, m)
+    assert (vf["driver"], vf["name"], vf["desc_format"]) == ("igbvf", "82576-VF", "advanced")
+    assert (vf["rx_queues"], vf["tx_queues"], vf["msix_vectors"]) == (2, 2, 3)
+    assert "msi" not in vf["flags"] and "msix" in vf["flags"] and "device" in vf["resets"]
+    assert lib.pmd_model_lookup(0x10EC, 0x8139, m) == -errno.ENOENT
+    assert "igbvf (8086:10ca 82576-VF)" in ffi.string(lib.pmd_last_error()).decode()
+
+
 def test_constants_from_the_header(mod):
     lib = mod.lib
     assert lib.PMD_BUF_SIZE == 2048

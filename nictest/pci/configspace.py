@@ -7,6 +7,7 @@ say whether each is io, mem32 or mem64 and prefetchable.
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Dict, List, Optional
 
 from nictest.errors import DeviceNotFound
@@ -58,6 +59,14 @@ def device_config(root: PathLike, address: str) -> Dict[str, Any]:
     except FileNotFoundError:
         raise DeviceNotFound(f"no PCI device {bdf} on this host: `nictest status` lists them") from None
     facts = walk(data)
+    if os.path.exists(f"{base}/physfn"):
+        # A VF's Vendor and Device ID registers read ffff (SR-IOV spec 3.4.1.1-2): its IDs are the
+        # PF's vendor and the PF's VF Device ID, which the kernel shows in sysfs.
+        for key in ("vendor", "device"):
+            text = read_text(f"{base}/{key}")
+            if text:
+                facts[key] = f"{int(text, 16):04x}"
+        facts["physfn"] = os.path.basename(os.path.realpath(f"{base}/physfn"))
     bars = merge_bars(read_text(f"{base}/resource"), facts.pop("bar_registers"))
     facts["problems"] += bars.pop("problems")
     facts.update(bars)

@@ -148,6 +148,7 @@ struct pmd_port {
     struct pmd_rx_chain chain;
     int started;
     volatile int interrupted; /* set from another thread (request.c): the loops return -ECANCELED */
+    uint64_t driver_state[8]; /* the driver's own words (igbvf: its mailbox state, last counter values) */
 };
 
 /* request.c: -ECANCELED once pmd_port_interrupt was called (checked by every loop) */

@@ -10,6 +10,7 @@
 #include "../internal.h"
 #include "../regs.h"
 #include "e1000_family.h"
+#include "igb_family.h"
 #include "igb_regs.h"
 
 #define RESET_TIMEOUT_MS 100
@@ -103,7 +104,7 @@ static int link_up(volatile uint8_t *bar)
 static int igb_init(struct pmd_port *port)
 {
     volatile uint8_t *bar = port->regs;
-    struct pmd_ring_state *rx = &port->rx, *tx = &port->tx;
+    struct pmd_ring_state *rx = &port->rx;
     int rc;
 
     mask_interrupts(bar);
@@ -127,31 +128,9 @@ static int igb_init(struct pmd_port *port)
     set_reg32(bar, IGB_MRQC, 0);
     set_reg32(bar, IGB_RXCSUM, 0);
 
-    /* RX queue 0: advanced one-buffer descriptors, each owning a 2 KiB buffer. */
-    union igb_adv_rx_desc *rd = rx->desc;
-    for (uint32_t i = 0; i < rx->size; i++) {
-        rd[i].read.pkt_addr = rx->buf_bus[i];
-        rd[i].read.hdr_addr = 0;
-    }
-    set_reg32(bar, IGB_RDBAL(0), (uint32_t)rx->desc_bus);
-    set_reg32(bar, IGB_RDBAH(0), (uint32_t)(rx->desc_bus >> 32));
-    set_reg32(bar, IGB_RDLEN(0), rx->size * (uint32_t)sizeof(union igb_adv_rx_desc));
-    set_reg32(bar, IGB_SRRCTL(0), IGB_SRRCTL_VALUE);
-    set_reg32(bar, IGB_RDH(0), 0);
-    set_reg32(bar, IGB_RDT(0), 0);
-    rx->next = 0;
+    /* Queue 0: advanced one-buffer descriptors, each owning a 2 KiB buffer; TX empty. */
+    igb_family_rings_program(port, IGB_RDBAL(0), IGB_TDBAL(0));
     set_reg32(bar, IGB_RXDCTL(0), IGB_RXDCTL_ENABLE | 1u << IGB_RXDCTL_WTHRESH_SHIFT);
-
-    /* TX queue 0: empty, no head write-back (completion is the DD bit). */
-    memset(tx->desc, 0, tx->size * sizeof(union igb_adv_tx_desc));
-    set_reg32(bar, IGB_TDBAL(0), (uint32_t)tx->desc_bus);
-    set_reg32(bar, IGB_TDBAH(0), (uint32_t)(tx->desc_bus >> 32));
-    set_reg32(bar, IGB_TDLEN(0), tx->size * (uint32_t)sizeof(union igb_adv_tx_desc));
-    set_reg32(bar, IGB_TDWBAL(0), 0);
-    set_reg32(bar, IGB_TDWBAH(0), 0);
-    set_reg32(bar, IGB_TDH(0), 0);
-    set_reg32(bar, IGB_TDT(0), 0);
-    tx->next = tx->clean = 0;
     set_reg32(bar, IGB_TXDCTL(0), IGB_TXDCTL_ENABLE);
 
     /* The queue enable bits read 0 until the units are on (datasheet 8.10.10 / 8.12.13). */
@@ -174,90 +153,20 @@ static int igb_init(struct pmd_port *port)
     return 0;
 }
 
-static int igb_tx_clean(struct pmd_port *port)
-{
-    struct pmd_ring_state *tx = &port->tx;
-    union igb_adv_tx_desc *td = tx->desc;
-    uint32_t mask = tx->size - 1;
-    while (tx->clean != tx->next) {
-        if (!(((volatile union igb_adv_tx_desc *)&td[tx->clean])->wb.status & IGB_TXD_STAT_DD))
-            break;
-        tx->clean = (tx->clean + 1) & mask;
-    }
-    return (int)((tx->next - tx->clean) & mask);
-}
-
-/* One frame in one advanced data descriptor: FCS added by the device, DD reported. */
-static void tx_desc_fill(union igb_adv_tx_desc *d, uint64_t bus, uint32_t len)
-{
-    d->read.buffer_addr = bus;
-    d->read.cmd_type_len = len | IGB_ADVTXD_DTYP_DATA | IGB_ADVTXD_DCMD_DEXT | IGB_ADVTXD_DCMD_EOP |
-                           IGB_ADVTXD_DCMD_IFCS | IGB_ADVTXD_DCMD_RS;
-    d->read.olinfo_status = len << IGB_ADVTXD_PAYLEN_SHIFT;
-}
-
+/* The rings are igb_family.c's; queue 0's tails are the PF's. */
 static int igb_tx_burst(struct pmd_port *port, uint32_t max, pmd_fill_fn fill, void *ctx)
 {
-    struct pmd_ring_state *tx = &port->tx;
-    union igb_adv_tx_desc *td = tx->desc;
-    uint32_t mask = tx->size - 1;
-    uint32_t in_flight = (uint32_t)igb_tx_clean(port);
-    uint32_t free_slots = tx->size - 1 - in_flight;
-    uint32_t n = 0;
-    if (max > free_slots)
-        max = free_slots;
-    while (n < max) {
-        uint32_t i = tx->next;
-        uint32_t len = fill(ctx, tx->buf[i], PMD_BUF_SIZE);
-        if (len == 0)
-            break;
-        tx_desc_fill(&td[i], tx->buf_bus[i], len);
-        tx->next = (i + 1) & mask;
-        n++;
-    }
-    if (n)
-        set_reg32(port->regs, IGB_TDT(0), tx->next); /* once per burst */
-    return (int)n;
+    return igb_family_tx_burst(port, IGB_TDT(0), max, fill, ctx);
 }
 
 static int igb_tx_raw(struct pmd_port *port, uint64_t bus, uint32_t len)
 {
-    struct pmd_ring_state *tx = &port->tx;
-    union igb_adv_tx_desc *td = tx->desc;
-    uint32_t in_flight = (uint32_t)igb_tx_clean(port);
-    if (in_flight >= tx->size - 1)
-        return pmd_fail(EBUSY, "TX ring full");
-    uint32_t i = tx->next;
-    tx_desc_fill(&td[i], bus, len);
-    tx->next = (i + 1) & (tx->size - 1);
-    set_reg32(port->regs, IGB_TDT(0), tx->next);
-    return (int)i;
+    return igb_family_tx_raw(port, IGB_TDT(0), bus, len);
 }
 
 static int igb_rx_burst(struct pmd_port *port, uint32_t max, pmd_recv_fn recv, void *ctx)
 {
-    struct pmd_ring_state *rx = &port->rx;
-    union igb_adv_rx_desc *rd = rx->desc;
-    uint32_t mask = rx->size - 1, n = 0, last = 0;
-    while (n < max) {
-        uint32_t i = rx->next;
-        volatile union igb_adv_rx_desc *d = &rd[i];
-        uint32_t status = d->wb.status_error;
-        if (!(status & IGB_RXD_STAT_DD))
-            break;
-        pmd_barrier(); /* read the descriptor before the data it describes */
-        pmd_rx_deliver(port, rx->buf[i], d->wb.length, status & IGB_RXD_STAT_EOP,
-                       (uint8_t)(status >> IGB_RXD_ERR_SHIFT), recv, ctx);
-        /* Back to the read format: own buffer (undoes pmd_rx_point_next), DD cleared. */
-        d->read.pkt_addr = rx->buf_bus[i];
-        d->read.hdr_addr = 0;
-        last = i;
-        rx->next = (i + 1) & mask;
-        n++;
-    }
-    if (n)
-        set_reg32(port->regs, IGB_RDT(0), last); /* once per burst */
-    return (int)n;
+    return igb_family_rx_burst(port, IGB_RDT(0), max, recv, ctx);
 }
 
 /* A frame in consecutive data descriptors of PMD_BUF_SIZE bytes, PAYLEN (the whole
@@ -268,7 +177,7 @@ static int igb_tx_chain(struct pmd_port *port, const uint8_t *frame, uint32_t le
     union igb_adv_tx_desc *td = tx->desc;
     uint32_t mask = tx->size - 1;
     uint32_t need = (len + PMD_BUF_SIZE - 1) / PMD_BUF_SIZE;
-    uint32_t in_flight = (uint32_t)igb_tx_clean(port);
+    uint32_t in_flight = (uint32_t)igb_family_tx_clean(port);
     if (need > tx->size - 1 - in_flight)
         return 0;
     for (uint32_t off = 0; off < len;) {
@@ -302,17 +211,6 @@ static int igb_set_max_frame(struct pmd_port *port, uint32_t max_frame, uint32_t
     uint32_t back = get_reg32(bar, IGB_RCTL), rlpml = get_reg32(bar, IGB_RLPML);
     if (back != rctl || (max_frame > IGB_MAX_STD_FRAME && (rlpml & IGB_RLPML_MASK) != max_frame))
         return pmd_fail(EIO, "RCTL/RLPML read back 0x%08x/%u after writing 0x%08x/%u", back, rlpml, rctl, max_frame);
-    return 0;
-}
-
-static int igb_rx_point_next(struct pmd_port *port, uint64_t bus)
-{
-    union igb_adv_rx_desc *rd = port->rx.desc;
-    volatile union igb_adv_rx_desc *d = &rd[port->rx.next];
-    if (d->wb.status_error & IGB_RXD_STAT_DD)
-        return pmd_fail(EBUSY, "the next RX descriptor is already complete: receive pending frames first");
-    d->read.pkt_addr = bus;
-    pmd_barrier();
     return 0;
 }
 
@@ -370,9 +268,9 @@ static const struct pmd_driver_ops igb_ops = {
     .reset = igb_reset,
     E1000_FAMILY_FILTER_OPS,
     .tx_burst = igb_tx_burst,
-    .tx_clean = igb_tx_clean,
+    .tx_clean = igb_family_tx_clean,
     .rx_burst = igb_rx_burst,
-    .rx_point_next = igb_rx_point_next,
+    .rx_point_next = igb_family_rx_point_next,
     .tx_raw = igb_tx_raw,
     .dump = igb_dump,
     .tx_chain = igb_tx_chain,

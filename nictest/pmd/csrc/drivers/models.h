@@ -32,3 +32,4 @@ PMD_MODEL(0x8086, 0x1099, "82546GB-quad", e1000_82540)
 /* e1000e: 82574L, PCIe, legacy descriptors */
 PMD_MODEL(0x8086, 0x10d3, "82574L", e1000e_82574)
 PMD_MODEL(0x8086, 0x10c9, "82576", igb_82576) /* igb: PCIe, advanced descriptors */
+PMD_MODEL(0x8086, 0x10ca, "82576-VF", igbvf_82576) /* igbvf: SR-IOV VF of the 82576, mailbox to its PF */
