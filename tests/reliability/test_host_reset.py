@@ -49,6 +49,14 @@ def test_host_reset_mid_hold(host, target, scenario, request):
     run = scenario("host reset (system_reset) mid-hold", target)
     holder = hosts.connect(host.spec)
     holder.call("bind", address=target, driver=driver, allow_uio=True)
+    replayed = reset_and_replay(host, holder, run, target)
+    run.wait_recovered(timeout=60, note=f"replayed {replayed} after reboot")
+
+
+def reset_and_replay(host, holder, run, target: str) -> list:
+    """system_reset the lab while `holder` holds something, wait for the guest, let the next
+    session replay the journal (it must replay `target`) and the session's own connection
+    work again; returns what was replayed."""
     holder.close_timeout = 1.0  # its agent dies with the reset: do not wait for an exit status
     run.fault()
     LabVM(host.spec.lab).monitor("system_reset")
@@ -59,4 +67,4 @@ def test_host_reset_mid_hold(host, target, scenario, request):
     replayed = replayed_by_next_session(host)
     assert target in replayed, f"the session after the reboot did not replay {target}: {replayed}"
     reconnected(host, time.monotonic() + 120)
-    run.wait_recovered(timeout=60, note=f"replayed {replayed} after reboot")
+    return replayed

@@ -13,10 +13,9 @@ import time
 import pytest
 
 from nictest import hosts
-from nictest.lab import LabVM
-from tests.reliability.conftest import replayed_by_next_session, require_lab
+from tests.reliability.conftest import require_lab
 from tests.reliability.test_controller_killed import kill, start_controller
-from tests.reliability.test_host_reset import BOOT_BOUND, reconnected, wait_for_agent
+from tests.reliability.test_host_reset import reset_and_replay
 
 pytestmark = [pytest.mark.lab, pytest.mark.destructive]
 
@@ -76,15 +75,6 @@ def test_host_reset_with_vfs_bound(host, sriov_target, scenario):
     made = holder.call("vf_create", address=sriov_target, num_vfs=2)
     vfs = [vf["address"] for vf in made["vfs"]]
     holder.call("bind", address=vfs[0], driver="vfio-pci")
-    holder.close_timeout = 1.0  # its agent dies with the reset
-    run.fault()
-    LabVM(host.spec.lab).monitor("system_reset")
-    holder.close()
-    deadline = time.monotonic() + BOOT_BOUND
-    time.sleep(10)  # sshd from before the reset may still answer for a moment
-    wait_for_agent(host.spec, deadline).close()
-    replayed = replayed_by_next_session(host)
-    assert sriov_target in replayed, f"the session after the reboot did not replay {sriov_target}: {replayed}"
-    reconnected(host, time.monotonic() + 120)
+    replayed = reset_and_replay(host, holder, run, sriov_target)
     wait_vfs_gone(host, run, sriov_target, vfs, timeout=60,
                   note=f"VFs gone with the reboot; replayed {replayed}: the stale entries closed")
