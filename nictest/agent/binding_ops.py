@@ -89,8 +89,8 @@ class BindingState(Service):
             if entry is None:
                 return {"address": address, "restored": False, "reason": "no journal entry: nothing to restore"}
             if sriov.is_sriov(entry):
-                from nictest.agent import sriov_ops  # its VFs' entries first, then sriov_numvfs
-                result = sriov_ops.remove_vfs(self, entry)
+                from nictest.agent import sriov_ops  # its VFs' entries first, then sriov_numvfs (and the PF)
+                result = sriov_ops.remove_all(self, entry)
             elif is_group(entry):
                 result = grouper.restore_group(self.root, entry, self.journal, use_udev=self.use_udev)
             else:

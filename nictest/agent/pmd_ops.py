@@ -88,13 +88,14 @@ def pmd_reg(agent, port, register, value=-1) -> dict:
 
 # --- a device opened without a driver (model-independent VFIO/UIO checks) -----
 
-@op("pmd_device_open", address=str, backend=str)
-def pmd_device_open(agent, address, backend="vfio") -> dict:
-    """Open any NIC through VFIO/UIO with no driver: regions, IRQs, config, its BAR mapped."""
+@op("pmd_device_open", address=str, backend=str, vf_token=str)
+def pmd_device_open(agent, address, backend="vfio", vf_token="") -> dict:
+    """Open any NIC through VFIO/UIO with no driver: regions, IRQs, config, its BAR mapped.
+    vf_token: the PF's VF token (a UUID), for a VF whose PF is on vfio-pci."""
     from nictest import pmd
 
     ports(agent).refuse_if_open(address)
-    dev = pmd.Device(address, backend=backend)
+    dev = pmd.Device(address, backend=backend, vf_token=vf_token)
     info = dev.info()
     info["device_handle"] = ports(agent).add(dev)
     if backend == "vfio":
@@ -127,6 +128,13 @@ def pmd_device_bar_read(agent, device, offset=0) -> dict:
     except PmdError as exc:
         out["read"], out["read_error"] = None, str(exc)
     return out
+
+
+@op("pmd_device_set_vf_token", device=int, token=str)
+def pmd_device_set_vf_token(agent, device, token) -> dict:
+    """Set the VF token of an open PF (VFIO): its VFs then open only with this UUID."""
+    ports(agent).device(device).set_vf_token(token)
+    return {"device": device, "vf_token_set": True}
 
 
 @op("pmd_device_close", device=int)

@@ -10,13 +10,22 @@ back to where it was, see `vf_entries`) -> sriov_numvfs = what it was -> verify:
 no VF left, the PF's driver, netdev, MAC, MTU and link as recorded -> the entry
 is removed. Idempotent from any point create or an earlier remove stopped at.
 
-The PF stays on its kernel driver throughout (its driver does the enabling). The
-host's sriov_drivers_autoprobe is honoured, never changed: with it on, new VFs
-get their kernel VF driver; off, they come up driverless.
+The PF stays on its kernel driver throughout (its driver does the enabling), or
+it is on vfio-pci by a bind of this session (`pf_bind`, the VF-token case): then
+vfio-pci enables the VFs, which it does only with its module parameter
+enable_sriov on. The sriov entry then carries the PF's bind entry (it replaces it
+under the PF's address, atomically) and enable_sriov as it was; remove puts
+enable_sriov back once the VFs are gone and writes the PF's bind entry back, so
+the PF is exactly as after its bind (restoring that gives it back to its kernel
+driver). vfio-pci gives its PF's new VFs driver_override vfio-pci.
+
+The host's sriov_drivers_autoprobe is honoured, never changed: with it on, new VFs
+get their kernel VF driver (vfio-pci under a vfio-pci PF); off, they come up driverless.
 """
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
@@ -28,11 +37,13 @@ from nictest.binding.udev import DEFAULT_TIMEOUT, Watch
 from nictest.errors import BindError, NictestError, RefusedError
 from nictest.pci import PciDevice, read_device
 from nictest.pci.sriov import SriovState, read_sriov, virtfns
-from nictest.pci.sysfs import PathLike
+from nictest.pci.sysfs import PathLike, read_text, under
 
 log = logging.getLogger("nictest.binding")
 
 KIND = "sriov"
+VFIO = "vfio-pci"
+ENABLE_SRIOV = "sys/module/vfio_pci/parameters/enable_sriov"
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,7 @@ class SriovPlan:
     pf: PciDevice
     sriov: SriovState
     num_vfs: int
+    pf_bind: Optional[Dict[str, Any]] = None  # the PF's bind entry when it is on vfio-pci
 
     @property
     def vf_addresses(self) -> List[str]:
@@ -51,8 +63,10 @@ def is_sriov(entry: Dict[str, Any]) -> bool:
 
 
 def check_create(root: PathLike, address: str, num_vfs: int, *, session_ip: Optional[str] = None,
-                 session_local: Optional[str] = None, allowed=None, force: bool = False) -> SriovPlan:
-    """Every refusal for creating `num_vfs` VFs on the PF at `address`; nothing here writes."""
+                 session_local: Optional[str] = None, allowed=None, force: bool = False,
+                 pf_bind: Optional[Dict[str, Any]] = None) -> SriovPlan:
+    """Every refusal for creating `num_vfs` VFs on the PF at `address`; nothing here writes.
+    pf_bind: the PF's own bind entry (this session bound it to vfio-pci)."""
     pf = read_device(root, address, session_ip, names=False, session_local=session_local)
     name = str(pf.address)
     safety.check_class(pf, any_class=False)
@@ -66,6 +80,12 @@ def check_create(root: PathLike, address: str, num_vfs: int, *, session_ip: Opti
     if pf.driver is None:
         raise RefusedError(f"{name} has no driver: its kernel driver enables the VFs; bind it back first "
                            f"(`nictest restore --host <host> {name}`)")
+    if (pf.driver == VFIO) != bool(pf_bind) or (pf_bind and pf_bind.get("target") != VFIO):
+        raise RefusedError(f"{name} is on {pf.driver}: VFs are created by its kernel driver, or by vfio-pci "
+                           f"when this session bound it there (`nictest bind {name} vfio-pci`, same session)")
+    if pf_bind and not os.path.exists(under(root, ENABLE_SRIOV)):
+        raise RefusedError(f"{name} is on vfio-pci but /{ENABLE_SRIOV} does not exist: this vfio-pci cannot "
+                           "enable VFs (Linux 5.7+ has the parameter)")
     if sriov.num_vfs or sriov.vfs:
         raise RefusedError(f"{name} already has {sriov.num_vfs} VF(s) ({', '.join(sriov.vfs) or 'none listed'}) "
                            "that nictest did not create and cannot tell whether anything uses them; "
@@ -73,7 +93,7 @@ def check_create(root: PathLike, address: str, num_vfs: int, *, session_ip: Opti
     if not 1 <= num_vfs <= sriov.total_vfs:
         raise RefusedError(f"{name}: {num_vfs} VFs asked for, its driver offers 1 to {sriov.total_vfs} "
                            f"(sriov_totalvfs); ask for at most {sriov.total_vfs}")
-    return SriovPlan(pf=pf, sriov=sriov, num_vfs=num_vfs)
+    return SriovPlan(pf=pf, sriov=sriov, num_vfs=num_vfs, pf_bind=pf_bind)
 
 
 def create(root: PathLike, plan: SriovPlan, journal: Journal, owner: Dict[str, Any], persistent: bool = False,
@@ -95,9 +115,13 @@ def create(root: PathLike, plan: SriovPlan, journal: Journal, owner: Dict[str, A
         "bound_at": now(),
         "state": "creating",
     }
+    if plan.pf_bind:
+        entry.update(pf_bind=plan.pf_bind, enable_sriov_was=enable_sriov(root))
     journal.write(entry)  # before the write to sriov_numvfs: a crash from here on is undone by remove()
     try:
         with Watch(name, use_udev) as watch:
+            if plan.pf_bind and entry["enable_sriov_was"] != "Y":
+                sysfs_write.write(root, ENABLE_SRIOV, "Y")  # vfio-pci's sriov_configure refuses without it
             sysfs_write.write(root, f"sys/bus/pci/devices/{name}/sriov_numvfs", str(plan.num_vfs))
             # The PF's driver resets the port to enable the VFs; wait for its netdev to be as it was.
             _wait_pf(root, entry, watch, timeout, "after enabling the VFs")
@@ -173,6 +197,11 @@ def remove(root: PathLike, entry: Dict[str, Any], journal: Optional[Journal], ti
                     sysfs_write.write(root, f"sys/bus/pci/devices/{name}/sriov_numvfs", str(was))
                     steps.append(f"sriov_numvfs {was}")
             _wait_pf(root, entry, watch, timeout, "after disabling the VFs")
+            was_param = entry.get("enable_sriov_was")
+            if was_param and enable_sriov(root) != was_param:
+                # Only now: vfio-pci disables VFs only with enable_sriov on.
+                sysfs_write.write(root, ENABLE_SRIOV, was_param)
+                steps.append(f"enable_sriov {was_param}")
     except (OSError, NictestError) as exc:
         problem = f"removing the VFs of {name} failed after [{'; '.join(steps) or 'no step'}]: {exc}"
         _keep(journal, name, problem)
@@ -184,7 +213,10 @@ def remove(root: PathLike, entry: Dict[str, Any], journal: Optional[Journal], ti
         _keep(journal, name, problem)
         raise BindError(f"{problem}; the journal entry is kept: run `nictest vf remove` for {name} again")
     if journal is not None:
-        journal.remove(name)
+        if entry.get("pf_bind"):
+            journal.write(entry["pf_bind"])  # the PF on vfio-pci, as its bind left it
+        else:
+            journal.remove(name)
     seconds = round(time.monotonic() - started, 3)
     log.info("removed the VFs of %s (sriov_numvfs %d) in %.3f s", name, was, seconds)
     saved = entry.get("net") or {}
@@ -201,7 +233,15 @@ def _removed_problems(root: PathLike, entry: Dict[str, Any]) -> List[str]:
     left = [vf for vf in entry.get("vfs", []) if vf in virtfns(root, entry["address"])] if not was else []
     if left:
         problems.append(f"VF(s) {', '.join(left)} still present")
+    was_param = entry.get("enable_sriov_was")
+    if was_param and enable_sriov(root) != was_param:
+        problems.append(f"vfio-pci enable_sriov is {enable_sriov(root)}, it was {was_param}")
     return problems + _pf_problems(root, entry)
+
+
+def enable_sriov(root: PathLike) -> Optional[str]:
+    """vfio-pci's enable_sriov as the kernel shows it ("Y"/"N"), None if vfio-pci is not loaded."""
+    return read_text(under(root, ENABLE_SRIOV))
 
 
 def vf_entries(journal: Journal, entry: Dict[str, Any]) -> List[Dict[str, Any]]:

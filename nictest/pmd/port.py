@@ -224,8 +224,13 @@ class Device(_Handle):
     kind = "device"
     _ctype, _open_fn, _close_fn, _open_op = "struct pmd_device", "pmd_device_open", "pmd_device_close", "device_open"
 
-    def __init__(self, address: str, backend: str = "vfio") -> None:
-        super().__init__(address, backend)
+    def __init__(self, address: str, backend: str = "vfio", vf_token: str = "") -> None:
+        """vf_token: the PF's VF token (a UUID), needed to open a VF whose PF is on vfio-pci."""
+        super().__init__(address, backend, vf_token.encode())
+
+    def set_vf_token(self, token: str) -> None:
+        """On a PF opened through VFIO: its VFs then open only with `token` (a UUID)."""
+        self._call("device_set_vf_token", self.lib.pmd_device_set_vf_token, token.encode())
 
     def info(self) -> dict:
         info = self.ffi.new("struct pmd_device_info *")

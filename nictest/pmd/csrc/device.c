@@ -82,7 +82,7 @@ static int map_first_bar(struct pmd_device *dev)
 
 static void undo_open(void *dev) { pmd_device_close(dev); }
 
-int pmd_device_open(const char *address, int backend, struct pmd_device **out)
+int pmd_device_open(const char *address, int backend, const char *vf_token, struct pmd_device **out)
 {
     int rc;
     pmd_clear_error();
@@ -92,11 +92,19 @@ int pmd_device_open(const char *address, int backend, struct pmd_device **out)
         return pmd_fail(EINVAL, "backend %d: use PMD_BACKEND_VFIO or PMD_BACKEND_UIO", backend);
     if (!address || strlen(address) >= sizeof ((struct pmd_device *)0)->address)
         return pmd_fail(EINVAL, "PCI address must look like 0000:00:03.0");
+    if (vf_token && *vf_token) {
+        uint8_t uuid[16];
+        if (backend != PMD_BACKEND_VFIO)
+            return pmd_fail(EINVAL, "a VF token is VFIO's: open %s with backend vfio", address);
+        if ((rc = pmd_vf_token_parse(vf_token, uuid)) < 0)
+            return rc;
+    }
     struct pmd_device *dev = calloc(1, sizeof *dev);
     if (!dev)
         return pmd_fail(ENOMEM, "out of memory");
     dev->backend = ops;
     strcpy(dev->address, address);
+    snprintf(dev->vf_token, sizeof dev->vf_token, "%s", vf_token ? vf_token : "");
     dev->container_fd = dev->group_fd = dev->device_fd = dev->config_fd = -1;
     dev->bar_index = -1;
     if ((rc = ops->open(dev)) < 0 || (rc = ops->irq_info(dev)) < 0)

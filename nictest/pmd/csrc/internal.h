@@ -62,6 +62,7 @@ struct pmd_device {
     int group;
     int api_version;
     uint32_t device_flags;   /* VFIO_DEVICE_FLAGS_* */
+    char vf_token[40];       /* the VF token it was opened with ("": none; vf_token.c) */
     uint64_t config_offset;  /* config region offset in device_fd */
     /* UIO */
     int config_fd;           /* sysfs config */
@@ -104,6 +105,8 @@ int pmd_device_config_read(struct pmd_device *dev, uint32_t off, void *buf, uint
 int pmd_device_config_write(struct pmd_device *dev, uint32_t off, const void *buf, uint32_t len);
 /* PCI command register: set (or clear) bus mastering, read back. */
 int pmd_device_bus_master(struct pmd_device *dev, int on);
+/* A VF token (a UUID as text) into its 16 bytes; -EINVAL naming the format (vf_token.c). */
+int pmd_vf_token_parse(const char *text, uint8_t uuid[16]);
 
 /* ---- ports (port.c) ---- */
 typedef uint32_t (*pmd_fill_fn)(void *ctx, uint8_t *buf, uint32_t capacity);

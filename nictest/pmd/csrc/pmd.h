@@ -226,14 +226,19 @@ int pmd_model_lookup(uint16_t vendor, uint16_t device, struct pmd_model_info *ou
 /* Open a function bound to vfio-pci (VFIO) or uio_pci_generic (UIO): container,
  * group, device fd (VFIO) or sysfs files (UIO); region and IRQ info; memory
  * decoding on; the first memory BAR that can be mmap'ed is mapped. Bus
- * mastering stays as it is: no DMA memory exists. */
-int pmd_device_open(const char *address, int backend, struct pmd_device **out);
+ * mastering stays as it is: no DMA memory exists. vf_token (VFIO, NULL or "":
+ * none): the UUID a VF of a PF on vfio-pci must be opened with; -EACCES if it is
+ * missing or not the PF's. */
+int pmd_device_open(const char *address, int backend, const char *vf_token, struct pmd_device **out);
 void pmd_device_close(struct pmd_device *dev);
 int pmd_device_info(struct pmd_device *dev, struct pmd_device_info *info);
 int pmd_device_config(struct pmd_device *dev, uint32_t off, void *buf, uint32_t len);
 /* 32-bit read of the mapped BAR through the mapping / through the backend's fd. */
 int pmd_device_bar_read(struct pmd_device *dev, uint32_t off, uint32_t *value);
 int pmd_device_region_read(struct pmd_device *dev, uint32_t index, uint64_t off, uint32_t *value);
+/* Set the VF token (a UUID as text) of a PF opened through VFIO: its VFs then
+ * open only with it (VFIO_DEVICE_FEATURE SET | PCI_VF_TOKEN; vf_token.c). */
+int pmd_device_set_vf_token(struct pmd_device *dev, const char *token);
 
 /* ---- ports ----------------------------------------------------------------- */
 /* Open a NIC already bound to vfio-pci (backend VFIO) or uio_pci_generic (UIO):

@@ -135,7 +135,7 @@ int pmd_port_open(const char *address, int backend, uint32_t rx_ring, uint32_t t
     struct pmd_port *port = calloc(1, sizeof *port);
     if (!port)
         return pmd_fail(ENOMEM, "out of memory");
-    if ((rc = pmd_device_open(address, backend, &port->dev)) < 0) {
+    if ((rc = pmd_device_open(address, backend, NULL, &port->dev)) < 0) {
         free(port);
         return rc;
     }

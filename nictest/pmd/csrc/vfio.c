@@ -83,11 +83,24 @@ static int vfio_open(struct pmd_device *dev)
         return pmd_fail(err, "VFIO_SET_IOMMU(TYPE1): %s%s", strerror(err),
                         err == EPERM ? " (no interrupt remapping? see dmesg: allow_unsafe_interrupts)" : "");
     }
-    dev->device_fd = ioctl(dev->group_fd, VFIO_GROUP_GET_DEVICE_FD, dev->address);
+    /* A VF of a PF on vfio-pci is named with the PF's VF token (vf_token.c). */
+    char name[sizeof dev->address + sizeof dev->vf_token + 16];
+    if (dev->vf_token[0])
+        snprintf(name, sizeof name, "%s vf_token=%s", dev->address, dev->vf_token);
+    else
+        snprintf(name, sizeof name, "%s", dev->address);
+    dev->device_fd = ioctl(dev->group_fd, VFIO_GROUP_GET_DEVICE_FD, name);
     if (dev->device_fd < 0) {
         int err = errno;
         dev->device_fd = -1;
-        return pmd_fail(err, "VFIO_GROUP_GET_DEVICE_FD %s: %s", dev->address, strerror(err));
+        const char *why = "";
+        if (err == EACCES)
+            why = dev->vf_token[0] ? " (the VF token is not its PF's)"
+                                   : " (its PF is on vfio-pci: open it with the PF's VF token)";
+        else if (err == EINVAL && dev->vf_token[0])
+            why = " (a VF token was given but its PF is not on vfio-pci, or it is not a VF/PF)";
+        return pmd_fail(err, "VFIO_GROUP_GET_DEVICE_FD %s%s: %s%s", dev->address,
+                        dev->vf_token[0] ? " with a VF token" : "", strerror(err), why);
     }
 
     struct vfio_device_info di = {.argsz = sizeof di};
