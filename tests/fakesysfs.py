@@ -284,6 +284,7 @@ class FakeKernel:
         self.kernel_driver, self.netdevs, self.iommu_group = kernel_driver, netdevs, iommu_group
         self.before_write = before_write
         self.fail_probe_of: Optional[Tuple[str, str]] = None
+        self.kernel_drivers: Dict[str, str] = {}  # address -> the driver probing it with no override
         self.writes: list = []
         # VFs an sriov_numvfs write makes: {pf: (VF kernel driver, first VF's IOMMU group,
         # the addresses they appear at, or None for where offset and stride put them)}
@@ -331,7 +332,7 @@ class FakeKernel:
                 shutil.rmtree(device / "net" / name)
                 os.unlink(self.root / "sys/class/net" / name)
         elif path.endswith("drivers_probe"):
-            driver = state.override(self.root, address) or self.kernel_driver
+            driver = state.override(self.root, address) or self.kernel_drivers.get(address, self.kernel_driver)
             if (address, driver) == self.fail_probe_of:
                 raise OSError(22, "Invalid argument")
             self.fake.bind(address, driver)

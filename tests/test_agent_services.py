@@ -69,7 +69,7 @@ FAKE_PMD_AGENT = textwrap.dedent("""
             pass  # the removal watch's channel: nothing here signals it
 
     class FakeDevice:
-        def __init__(self, address, backend="vfio"):
+        def __init__(self, address, backend="vfio", vf_token=""):
             self.address = address
 
         def info(self):

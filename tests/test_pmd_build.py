@@ -157,6 +157,16 @@ def test_c_errors_become_pmd_errors(mod, cache_root, monkeypatch):
     with pytest.raises(PmdError) as info:
         port_mod.Device("0000:00:99.0", "vfio")
     assert info.value.op == "device_open" and info.value.errno == 19 and "no iommu_group" in str(info.value)
+    # A VF token is checked (a UUID, VFIO only) before any device file is opened.
+    for token in ("not-a-uuid", "0123456789abcdef0123456789abcdef0123", "0123456-89ab-cdef-0123-456789abcdef0"):
+        with pytest.raises(PmdError, match="must be a UUID, 8-4-4-4-12 hex digits") as info:
+            port_mod.Device("0000:00:99.0", "vfio", vf_token=token)
+        assert info.value.op == "device_open" and info.value.errno == 22
+    with pytest.raises(PmdError, match="a VF token is VFIO's") as info:
+        port_mod.Device("0000:00:99.0", "uio", vf_token="0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9")
+    # A well-formed token passes the parse: the missing device is then the error.
+    with pytest.raises(PmdError, match="no iommu_group") as info:
+        port_mod.Device("0000:00:99.0", "vfio", vf_token="0A1B2C3D-4E5F-6071-8293-A4B5C6D7E8F9")
     # Frame sizes are checked before the AF_PACKET socket is created.
     with pytest.raises(PmdError, match="frame size 20") as info:
         port_mod.kernel_tx("lo", 1, size=20)

@@ -62,7 +62,7 @@ class FakePort:
 
 
 class FakeDevice:
-    def __init__(self, address, backend="vfio"):
+    def __init__(self, address, backend="vfio", vf_token=""):
         self.address, self.backend = address, backend
         self.closed = False
 

@@ -29,11 +29,28 @@ class SriovKernel(FakeKernel):
         super().__init__(fake, "igbvf", {PF: ("enp1s0", MAC)}, 9, before_write=self._journal_first)
         self.journal = journal
         self.vf_setup[PF] = ("igbvf", 9, None)
+        self.kernel_drivers[PF] = "igb"
+
+    def write(self, root, path, value):
+        """vfio-pci as the PF's driver: sriov_configure only with enable_sriov, and its VFs
+        get driver_override vfio-pci (so autoprobe binds them to it)."""
+        if path == sriov.ENABLE_SRIOV:
+            self.record("vfio_pci", path, value)
+            (self.root / path).write_text(value + "\n")
+            return
+        if path.endswith("sriov_numvfs") and state.driver(self.root, PF) == "vfio-pci":
+            if (self.root / sriov.ENABLE_SRIOV).read_text().strip() != "Y":
+                raise OSError(2, "No such file or directory")
+            self.vf_setup[PF] = ("vfio-pci", 9, None)
+            super().write(root, path, value)
+            self.vf_setup[PF] = ("igbvf", 9, None)
+            return
+        super().write(root, path, value)
 
     def _journal_first(self, path):
         if path.endswith("sriov_numvfs"):
             entry = self.journal.read(PF)
-            assert entry is not None and entry["kind"] == "sriov" and entry["vfs"], \
+            assert entry is not None and entry.get("kind") == "sriov" and entry["vfs"], \
                 f"{path} written before the PF's journal entry recorded its VFs"
 
 
@@ -170,3 +187,45 @@ def test_vf_list_shows_vfs_under_their_pf_and_who_made_them(agent, kernel):
         ("0000:01:10.0", "10ca", "igbvf"), ("0000:01:10.2", "10ca", "igbvf")]
     replayed = binding_ops.restore_all(agent, stale_only=False)
     assert [r["address"] for r in replayed] == [PF] and read_sriov(kernel.root, PF).num_vfs == 0
+
+
+def _enable_sriov(kernel) -> str:
+    return (kernel.root / sriov.ENABLE_SRIOV).read_text().strip()
+
+
+def test_vfs_of_a_pf_this_session_bound_to_vfio_pci_come_from_vfio_pci(agent, kernel):
+    (kernel.root / "sys/module/vfio_pci/parameters").mkdir(parents=True)
+    (kernel.root / sriov.ENABLE_SRIOV).write_text("N\n")
+    kernel.iommu_group = 8  # the PF's: its vfio-pci probe makes /dev/vfio/8
+    binding_ops.bind(agent, PF, "vfio-pci")
+    bind_entry = kernel.journal.read(PF)
+    made = sriov_ops.vf_create(agent, PF, 1)
+    assert [(v["address"], v["driver"]) for v in made["vfs"]] == [("0000:01:10.0", "vfio-pci")]
+    entry = kernel.journal.read(PF)
+    assert entry["kind"] == "sriov" and entry["pf_bind"] == bind_entry and entry["enable_sriov_was"] == "N"
+    # enable_sriov on before sriov_numvfs (vfio-pci refuses without it), back to N after 0.
+    order = [(path.split("/")[-1], value) for _, path, value in kernel.writes
+             if path.endswith(("sriov_numvfs", "enable_sriov"))]
+    assert order == [("enable_sriov", "Y"), ("sriov_numvfs", "1")]
+    # vf_remove: the PF as before vf_create, on vfio-pci, held, its bind entry back.
+    sriov_ops.vf_remove(agent, PF)
+    assert read_sriov(kernel.root, PF).vfs == () and _enable_sriov(kernel) == "N"
+    assert state.driver(kernel.root, PF) == "vfio-pci" and kernel.journal.read(PF) == bind_entry
+    assert PF in binding_ops.state(agent).held
+    # Again, and the controller goes: VFs gone, enable_sriov back, the PF on igb with its netdev.
+    sriov_ops.vf_create(agent, PF, 1)
+    binding_ops.state(agent).dead_mans_switch()
+    assert read_sriov(kernel.root, PF).num_vfs == 0 and _enable_sriov(kernel) == "N"
+    assert state.driver(kernel.root, PF) == "igb" and state.netdevs(kernel.root, PF) == ["enp1s0"]
+    assert kernel.journal.entries() == [] and binding_ops.state(agent).held == {}
+
+
+def test_a_pf_on_vfio_pci_not_bound_by_this_session_is_refused(agent, kernel):
+    (kernel.root / "sys/module/vfio_pci/parameters").mkdir(parents=True)
+    (kernel.root / sriov.ENABLE_SRIOV).write_text("N\n")
+    (kernel.fake._device_dirs[PF] / "driver").unlink()
+    (kernel.root / "sys/bus/pci/drivers/igb" / PF).unlink()
+    kernel.fake.bind(PF, "vfio-pci")  # bound by someone else: no journal entry
+    with pytest.raises(RefusedError, match="when this session bound it there"):
+        sriov_ops.vf_create(agent, PF, 1)
+    assert kernel.writes == [] and kernel.journal.entries() == []
