@@ -229,3 +229,20 @@ def test_a_pf_on_vfio_pci_not_bound_by_this_session_is_refused(agent, kernel):
     with pytest.raises(RefusedError, match="when this session bound it there"):
         sriov_ops.vf_create(agent, PF, 1)
     assert kernel.writes == [] and kernel.journal.entries() == []
+
+
+def test_enable_sriov_stays_on_while_another_pf_on_vfio_pci_has_vfs(agent, kernel):
+    (kernel.root / "sys/module/vfio_pci/parameters").mkdir(parents=True)
+    (kernel.root / sriov.ENABLE_SRIOV).write_text("N\n")
+    kernel.iommu_group = 8
+    binding_ops.bind(agent, PF, "vfio-pci")
+    sriov_ops.vf_create(agent, PF, 1)
+    # Another session's PF on vfio-pci enabled VFs meanwhile (enable_sriov is the host's).
+    kernel.fake.add_sriov(PF2, total_vfs=2, offset=1, stride=1, vf_device="10ca")
+    (kernel.fake._device_dirs[PF2] / "driver").unlink()
+    (kernel.root / "sys/bus/pci/drivers/e1000e" / PF2).unlink()
+    kernel.fake.bind(PF2, "vfio-pci")
+    (kernel.fake._device_dirs[PF2] / "sriov_numvfs").write_text("1\n")
+    done = sriov_ops.vf_remove(agent, PF)
+    assert _enable_sriov(kernel) == "Y" and f"enable_sriov left on for {PF2}" in done["steps"]
+    assert read_sriov(kernel.root, PF).vfs == () and kernel.journal.read(PF)["target"] == "vfio-pci"

@@ -199,9 +199,16 @@ def remove(root: PathLike, entry: Dict[str, Any], journal: Optional[Journal], ti
             _wait_pf(root, entry, watch, timeout, "after disabling the VFs")
             was_param = entry.get("enable_sriov_was")
             if was_param and enable_sriov(root) != was_param:
-                # Only now: vfio-pci disables VFs only with enable_sriov on.
-                sysfs_write.write(root, ENABLE_SRIOV, was_param)
-                steps.append(f"enable_sriov {was_param}")
+                others = _other_vfio_pfs_with_vfs(root, name)
+                if others:
+                    # The parameter is the host's: another PF on vfio-pci still needs it to remove its VFs.
+                    log.warning("vfio-pci enable_sriov left %s: %s still has VFs", enable_sriov(root),
+                                ", ".join(others))
+                    steps.append(f"enable_sriov left on for {', '.join(others)}")
+                else:
+                    # Only now: vfio-pci disables VFs only with enable_sriov on.
+                    sysfs_write.write(root, ENABLE_SRIOV, was_param)
+                    steps.append(f"enable_sriov {was_param}")
     except (OSError, NictestError) as exc:
         problem = f"removing the VFs of {name} failed after [{'; '.join(steps) or 'no step'}]: {exc}"
         _keep(journal, name, problem)
@@ -234,9 +241,17 @@ def _removed_problems(root: PathLike, entry: Dict[str, Any]) -> List[str]:
     if left:
         problems.append(f"VF(s) {', '.join(left)} still present")
     was_param = entry.get("enable_sriov_was")
-    if was_param and enable_sriov(root) != was_param:
+    if was_param and enable_sriov(root) != was_param and not _other_vfio_pfs_with_vfs(root, entry["address"]):
         problems.append(f"vfio-pci enable_sriov is {enable_sriov(root)}, it was {was_param}")
     return problems + _pf_problems(root, entry)
+
+
+def _other_vfio_pfs_with_vfs(root: PathLike, address: str) -> List[str]:
+    """PFs other than `address` on vfio-pci with VFs enabled (they need enable_sriov to remove them)."""
+    bound = under(root, "sys/bus/pci/drivers", VFIO)
+    names = sorted(os.listdir(bound)) if os.path.isdir(bound) else []
+    return [n for n in names if n != address and (read_text(under(root, "sys/bus/pci/devices", n, "sriov_numvfs"))
+                                                  or "0") != "0"]
 
 
 def enable_sriov(root: PathLike) -> Optional[str]:
