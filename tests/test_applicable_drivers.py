@@ -104,3 +104,28 @@ def test_an_explicit_driver_is_collected_everywhere(tmp_path):
     out, cases = inner(tmp_path, "--driver", other)
     assert {f"test_per_driver[{h}-{other}]" for h in ("here", "there")} <= cases, cases
     assert "left out" not in out, out[-3000:]
+
+
+WORKER_CANNOT_ASK = '''
+import nictest.plugin as plugin
+
+_read = plugin._read_host_iommu
+
+
+def _only_the_controller_gets_an_answer(config, name):
+    # A worker that asked a busy host itself could get no answer and collect every variant
+    # (seen in CI: xdist then stops, "Different tests were collected between gw0 and gw1").
+    return None if hasattr(config, "workerinput") else _read(config, name)
+
+
+plugin._read_host_iommu = _only_the_controller_gets_an_answer
+'''
+
+
+def test_workers_collect_from_the_controllers_host_facts(tmp_path):
+    (tmp_path / "conftest.py").write_text(WORKER_CANNOT_ASK)
+    iommu = iommu_enabled("/")
+    wanted = applicable.VFIO if iommu else applicable.UIO
+    out, cases = inner(tmp_path, "-n", "2")
+    assert {c for c in cases if c.startswith("test_per_driver")} == \
+        {f"test_per_driver[{h}-{wanted}]" for h in ("here", "there")}, out[-3000:]

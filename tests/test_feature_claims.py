@@ -55,9 +55,11 @@ def test_an_overclaimed_feature_fails_naming_the_profile_entry(host, tmp_path):
     profile_path = vendor_dir / Path(bundled.path).name
     profile_path.write_text(json.dumps(wrong, indent=2))
     junit = tmp_path / "junit.xml"
+    # The user-space driver that applies to the host: VFIO with an IOMMU, UIO without (lab2).
+    driver = ["--driver", "vfio-pci"] if host.info.get("iommu") else ["--driver", "uio_pci_generic", "--allow-uio"]
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "suites/features", "--host", host.name, "--nic", nic["address"],
-         "--driver", "vfio-pci", "--profiles", str(vendor_dir), "--keep-lab", "-q", "-p", "no:randomly",
+         *driver, "--profiles", str(vendor_dir), "--keep-lab", "-q", "-p", "no:randomly",
          "-p", "no:cacheprovider", f"--junitxml={junit}", f"--alluredir={tmp_path / 'allure'}"],
         cwd=REPO, capture_output=True, text=True, timeout=900, env=dict(os.environ))
     tail = run.stdout[-3000:]

@@ -91,8 +91,11 @@ def pytest_configure(config):
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node):
-    """xdist (controller): workers parse the command line afresh, so tell them loadgroup is on."""
+    """xdist (controller): workers parse the command line afresh, so tell them loadgroup is on;
+    and hand every worker the same host facts collection depends on, read once here: xdist
+    needs identical collections, and a worker asking a busy host itself could get no answer."""
     node.workerinput["nictest_loadgroup"] = node.config.getoption("dist") == "loadgroup"
+    node.workerinput[COLLECTION_FACTS] = _collection_facts(node.config)
 
 
 def _worker_loadgroup(config) -> None:
@@ -136,6 +139,26 @@ def pytest_sessionfinish(session):
 DRIVERS = ("vfio-pci", "uio_pci_generic")
 
 
+COLLECTION_FACTS = "nictest_collection_facts"
+_FACTS = pytest.StashKey[dict]()
+
+
+def _collection_facts(config) -> dict:
+    """{"iommu": {host: bool | None}, "inactive": {host: [NIC, ...]}}: what collection asks of
+    the hosts (read from their agents once per run, on the controller; a worker gets a copy)."""
+    given = getattr(config, "workerinput", {}).get(COLLECTION_FACTS)
+    if given is not None:
+        return given
+    if _FACTS not in config.stash:
+        pool = _pool(config)
+        names = list(pool.specs) if pool is not None else []
+        config.stash[_FACTS] = {
+            "iommu": {name: _read_host_iommu(config, name) for name in names},
+            "inactive": {name: _read_inactive_nics(config, name) for name in names
+                         if pool.specs[name].nics is None}}
+    return config.stash[_FACTS]
+
+
 def _nics_of(config, spec) -> list:
     """NICs a test may take on this host: --nic, else the inventory's allow-list; no `nics`
     in the inventory means every NIC discovery finds that is not active (never the one
@@ -149,20 +172,26 @@ def _nics_of(config, spec) -> list:
 
 
 def _inactive_nics(config, name) -> list:
-    """Discovery on the host (at collection, once per process): the NICs nobody uses."""
-    pool = _pool(config)
-    if name not in pool.inactive_nics:
-        try:
-            devices = pool.get(name).call("status")["devices"]
-            pool.inactive_nics[name] = [d["address"] for d in devices if not d.get("active")]
-        except NictestError:
-            pool.inactive_nics[name] = []   # the host fixture reports why it is unavailable
-    return pool.inactive_nics[name]
+    return _collection_facts(config)["inactive"].get(name, [])
+
+
+def _read_inactive_nics(config, name) -> list:
+    """Discovery on the host: the NICs nobody uses ([] when it cannot be reached: the host
+    fixture reports why)."""
+    try:
+        devices = _pool(config).get(name).call("status")["devices"]
+    except NictestError:
+        return []
+    return [d["address"] for d in devices if not d.get("active")]
 
 
 def _host_iommu(config, name):
-    """Whether the host has an IOMMU, from its agent's hello (connecting at collection, once
-    per process); None when it cannot be reached (the host fixture reports why)."""
+    return _collection_facts(config)["iommu"].get(name)
+
+
+def _read_host_iommu(config, name):
+    """Whether the host has an IOMMU, from its agent's hello; None when it cannot be reached
+    (the host fixture reports why)."""
     try:
         return bool(_pool(config).get(name).info.get("iommu"))
     except NictestError:
@@ -176,14 +205,7 @@ def _leave_out_other_drivers(config, items) -> None:
     """Deselect the variants of the user-space driver that does not apply to their host."""
     if _pool(config) is None or config.getoption("driver"):
         return
-    known = {}
-
-    def iommu_of(name):
-        if name not in known:
-            known[name] = _host_iommu(config, name)
-        return known[name]
-
-    kept, dropped, counts = applicable.split(items, iommu_of)
+    kept, dropped, counts = applicable.split(items, lambda name: _host_iommu(config, name))
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept

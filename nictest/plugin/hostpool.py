@@ -19,7 +19,6 @@ class HostPool:
         self.replayed = {}                   # name -> stale journal entries restored at connect
         self.booted_labs = []
         self.smoke_failed = {}               # name -> why its smoke stage failed
-        self.inactive_nics = {}              # name -> NICs to test when the inventory has no `nics`
         self.lifecycles = Registry()         # (name, NIC) -> its driver state in this process
         self._lock = threading.Lock()
 
