@@ -11,6 +11,7 @@ in `problems`, never raised: a device with a bad list is a finding, not a crash.
 """
 from __future__ import annotations
 
+import os
 import struct
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -121,6 +122,50 @@ class _Config:
             return None
         return struct.unpack_from("<I", self.data, offset)[0]
 
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+class ConfigFile(_Config):
+    """The same reads straight from a sysfs `config` file, each one a pread: on a VM every
+    config read traps, so a walk that needs a few registers should not read all 4 KiB."""
+
+    def __init__(self, path: str) -> None:
+        self._fd = os.open(path, os.O_RDONLY)
+        self._size = os.fstat(self._fd).st_size
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def _read(self, offset: int, length: int) -> Optional[bytes]:
+        if offset < 0 or offset + length > self._size:
+            return None
+        raw = os.pread(self._fd, length, offset)
+        return raw if len(raw) == length else None
+
+    def u8(self, offset: int) -> Optional[int]:
+        raw = self._read(offset, 1)
+        return None if raw is None else raw[0]
+
+    def u16(self, offset: int) -> Optional[int]:
+        raw = self._read(offset, 2)
+        return None if raw is None else int.from_bytes(raw, "little")
+
+    def u32(self, offset: int) -> Optional[int]:
+        raw = self._read(offset, 4)
+        return None if raw is None else int.from_bytes(raw, "little")
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+    def __enter__(self) -> "ConfigFile":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
 
 def _hex4(value: Optional[int]) -> Optional[str]:
     return None if value is None else f"{value:04x}"
@@ -220,7 +265,7 @@ def walk_standard(cfg: _Config, problems: List[str]) -> List[Dict[str, Any]]:
 
 def walk_extended(cfg: _Config, problems: List[str]) -> List[Dict[str, Any]]:
     """The PCIe extended capability list from 0x100 (needs the 4096-byte config of a PCIe function)."""
-    if len(cfg.data) < PCI_CFG_SPACE_EXP_SIZE:
+    if cfg.size < PCI_CFG_SPACE_EXP_SIZE:
         return []
     caps: List[Dict[str, Any]] = []
     seen = set()
