@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional
 
 from nictest.binding import netstate, state
 from nictest.binding.bind import modprobe, now, switch, verify
-from nictest.binding.journal import Journal
+from nictest.binding.journal import Journal, keep_failed
 from nictest.binding.restore import restore
 from nictest.binding.safety import GroupPlan
 from nictest.binding.udev import DEFAULT_TIMEOUT, Watch
@@ -139,11 +139,7 @@ def restore_group(root: PathLike, entry: Dict[str, Any], journal: Optional[Journ
     lead = entry["address"]
     if failed:
         problem = f"restore of IOMMU group {entry.get('group')}: {len(failed)} member(s) not back: {' | '.join(failed)}"
-        if journal is not None:
-            try:
-                journal.update(lead, members=entry["members"], state="restore-failed", problem=problem)
-            except NictestError as exc:
-                log.error("cannot record the failed restore of group %s: %s", entry.get("group"), exc)
+        keep_failed(journal, lead, problem, members=entry["members"])
         raise BindError(f"{problem}; restored: {', '.join(r['address'] for r in done) or 'none'}; the group's "
                         f"journal entry is kept: fix the cause and run `nictest restore` for {lead} again")
     if journal is not None:

@@ -16,7 +16,7 @@ import os
 import tempfile
 from typing import Any, Dict, List, Optional
 
-from nictest.errors import JournalError
+from nictest.errors import JournalError, NictestError
 from nictest.pci import PciAddress
 
 log = logging.getLogger("nictest.binding")
@@ -129,6 +129,18 @@ class Journal:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def keep_failed(journal: Optional[Journal], address: str, problem: str, state: str = "restore-failed",
+                **changes: Any) -> None:
+    """Mark the entry of `address` as kept, with why; best effort: a journal that cannot be
+    written is logged, since the caller is already raising the real error."""
+    if journal is None:
+        return
+    try:
+        journal.update(address, state=state, problem=problem, **changes)
+    except NictestError as exc:
+        log.error("cannot record on the journal entry of %s that it is kept (%s): %s", address, problem, exc)
 
 
 def is_group(entry: Dict[str, Any]) -> bool:

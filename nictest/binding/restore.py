@@ -16,7 +16,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 from nictest.binding import netstate, state, sysfs_write
-from nictest.binding.journal import Journal
+from nictest.binding.journal import Journal, keep_failed
 from nictest.binding.udev import DEFAULT_TIMEOUT, Watch
 from nictest.errors import BindError, NictestError, UdevTimeout
 from nictest.pci.sysfs import PathLike
@@ -42,13 +42,13 @@ def restore(root: PathLike, entry: Dict[str, Any], journal: Optional[Journal],
             changed = _net_side(root, address, saved, watch, timeout, steps) if original and saved.get("netdev") else []
     except (OSError, NictestError) as exc:
         problem = f"restore of {address} to {original or 'no driver'} failed after [{'; '.join(steps)}]: {exc}"
-        _keep(journal, address, problem)
+        keep_failed(journal, address, problem)
         raise BindError(f"{problem}; state left: {state.describe(root, address)}; the journal entry is kept: "
                         f"fix the cause and run `nictest restore` for {address} again") from exc
     problems = verify(root, entry)
     if problems:
         problem = f"restore of {address} could not be verified: {'; '.join(problems)}"
-        _keep(journal, address, problem)
+        keep_failed(journal, address, problem)
         raise BindError(f"{problem}; state left: {state.describe(root, address)}; the journal entry is kept: "
                         f"run `nictest restore` for {address} again or fix it by hand")
     if journal is not None:
@@ -125,12 +125,3 @@ def verify(root: PathLike, entry: Dict[str, Any]) -> List[str]:
         actual = saved["netdev"] if saved["netdev"] in names else (names[0] if names else None)
         problems += netstate.differences(root, saved, actual)
     return problems
-
-
-def _keep(journal: Optional[Journal], address: str, problem: str) -> None:
-    if journal is None:
-        return
-    try:
-        journal.update(address, state="restore-failed", problem=problem)
-    except NictestError as exc:
-        log.error("cannot record the failed restore of %s: %s", address, exc)

@@ -32,7 +32,7 @@ from typing import Any, Dict, List, Optional
 
 from nictest.binding import netstate, safety, state, sysfs_write
 from nictest.binding.bind import now
-from nictest.binding.journal import Journal
+from nictest.binding.journal import Journal, keep_failed
 from nictest.binding.udev import DEFAULT_TIMEOUT, Watch
 from nictest.errors import BindError, NictestError, RefusedError
 from nictest.pci import PciDevice, read_device
@@ -211,13 +211,13 @@ def remove(root: PathLike, entry: Dict[str, Any], journal: Optional[Journal], ti
                     steps.append(f"enable_sriov {was_param}")
     except (OSError, NictestError) as exc:
         problem = f"removing the VFs of {name} failed after [{'; '.join(steps) or 'no step'}]: {exc}"
-        _keep(journal, name, problem)
+        keep_failed(journal, name, problem, state="remove-failed")
         raise BindError(f"{problem}; the journal entry is kept: fix the cause and run `nictest vf remove` "
                         f"(or `nictest restore`) for {name} again") from exc
     problems = _removed_problems(root, entry)
     if problems:
         problem = f"removing the VFs of {name} could not be verified: {'; '.join(problems)}"
-        _keep(journal, name, problem)
+        keep_failed(journal, name, problem, state="remove-failed")
         raise BindError(f"{problem}; the journal entry is kept: run `nictest vf remove` for {name} again")
     if journal is not None:
         if entry.get("pf_bind"):
@@ -278,12 +278,3 @@ def _rolled_back(root: PathLike, entry: Dict[str, Any], journal: Journal, cause:
     except NictestError as exc:
         return BindError(f"{what}. Removing them failed too: {exc}")
     return BindError(f"{what}. Rolled back: sriov_numvfs is {entry['num_vfs_was']} again and the PF is as before")
-
-
-def _keep(journal: Optional[Journal], address: str, problem: str) -> None:
-    if journal is None:
-        return
-    try:
-        journal.update(address, state="remove-failed", problem=problem)
-    except NictestError as exc:
-        log.error("cannot record the failed VF removal of %s: %s", address, exc)
