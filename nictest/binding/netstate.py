@@ -123,14 +123,16 @@ def put_back(root: PathLike, current: str, saved: Dict[str, Any]) -> List[str]:
     return changed
 
 
-def differences(root: PathLike, saved: Dict[str, Any], actual_name: Optional[str]) -> List[str]:
-    """What does not match `saved` now; [] when the netdev is fully back."""
+def differences(root: PathLike, saved: Dict[str, Any], actual_name: Optional[str],
+                now: Optional[Dict[str, Any]] = None) -> List[str]:
+    """What does not match `saved` now; [] when the netdev is fully back. `now`: a snapshot
+    of `actual_name` the caller already took."""
     name = saved.get("netdev")
     if not name:
         return []
     if actual_name != name:
         return [f"netdev is {actual_name or 'missing'}, expected {name}"]
-    now = snapshot(root, name)
+    now = now or snapshot(root, name)
     problems = []
     if saved.get("mac") and (now["mac"] or "").lower() != saved["mac"].lower():
         problems.append(f"MAC is {now['mac']}, expected {saved['mac']}")

@@ -121,7 +121,5 @@ def verify(root: PathLike, entry: Dict[str, Any]) -> List[str]:
         problems.append(f"driver_override is {override or '(null)'}, expected {entry.get('driver_override') or '(null)'}")
     saved = entry.get("net") or {}
     if saved.get("netdev") and driver == entry.get("driver"):
-        names = state.netdevs(root, address)
-        actual = saved["netdev"] if saved["netdev"] in names else (names[0] if names else None)
-        problems += netstate.differences(root, saved, actual)
+        problems += netstate.differences(root, saved, state.netdev_now(root, address, saved["netdev"]))
     return problems

@@ -157,10 +157,10 @@ def _pf_problems(root: PathLike, entry: Dict[str, Any]) -> List[str]:
     if driver != entry.get("driver"):
         problems.append(f"PF driver is {driver or 'none'}, expected {entry.get('driver')}")
     if saved.get("netdev"):
-        names = state.netdevs(root, address)
-        actual = saved["netdev"] if saved["netdev"] in names else (names[0] if names else None)
-        problems += netstate.differences(root, saved, actual)
-        operstate = netstate.snapshot(root, actual, with_addresses=False).get("operstate") if actual else None
+        actual = state.netdev_now(root, address, saved["netdev"])
+        now = netstate.snapshot(root, actual) if actual else {}
+        problems += netstate.differences(root, saved, actual, now)
+        operstate = now.get("operstate")
         if saved.get("operstate") == "up" and operstate != "up":
             # The PF's driver resets the port to change its VFs: its link must come back.
             problems.append(f"PF link {actual} is {operstate or 'gone'}, it was up")

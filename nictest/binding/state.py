@@ -29,6 +29,12 @@ def netdevs(root: PathLike, address: str) -> list:
     return device_netdevs(root, address)
 
 
+def netdev_now(root: PathLike, address: str, saved_name: str) -> Optional[str]:
+    """The device's netdev now: the saved name if it has it, else its first one (None: none)."""
+    names = netdevs(root, address)
+    return saved_name if saved_name in names else (names[0] if names else None)
+
+
 def iommu_group(root: PathLike, address: str) -> Optional[str]:
     return link_name(under(root, DEVICES, address, "iommu_group"))
 
