@@ -22,7 +22,8 @@ from nictest.binding import restore as restorer
 from nictest.binding import sriov
 from nictest.binding.journal import is_group
 from nictest.errors import RefusedError
-from nictest.pci import PciAddress, read_device
+from nictest.pci import PciAddress
+from nictest.pci.discovery import pci_addresses, read_devices
 from nictest.pci.sriov import physfn, read_sriov
 
 log = logging.getLogger("nictest.binding")
@@ -120,7 +121,6 @@ def vf_list(agent, address="") -> dict:
     if address:
         candidates = [str(PciAddress.parse(address))]
     else:
-        from nictest.pci.discovery import pci_addresses
         candidates = [str(a) for a in pci_addresses(root)]
     pfs = []
     for candidate in candidates:
@@ -128,14 +128,14 @@ def vf_list(agent, address="") -> dict:
         if state_now is None or physfn(root, candidate):
             continue
         entry = st.journal.read(candidate)
+        pf, *vf_devices = read_devices(root, [candidate, *state_now.vfs])  # one discovery pass
         vfs = []
-        for vf in state_now.vfs:
-            device = read_device(root, vf, names=False)
-            vf_entry = st.journal.read(vf)
-            vfs.append({"address": vf, "device": device.device, "driver": device.driver, "netdev": device.netdev,
-                        "mac": device.mac, "iommu_group": device.iommu_group,
+        for device in vf_devices:
+            vf_entry = st.journal.read(str(device.address))
+            vfs.append({"address": str(device.address), "device": device.device, "driver": device.driver,
+                        "netdev": device.netdev, "mac": device.mac, "iommu_group": device.iommu_group,
                         "bound_by_nictest": bool(vf_entry), "target": (vf_entry or {}).get("target")})
-        pfs.append(dict(state_now.to_dict(), vfs=vfs, driver=read_device(root, candidate, names=False).driver,
+        pfs.append(dict(state_now.to_dict(), vfs=vfs, driver=pf.driver,
                         created_by_nictest=bool(entry and sriov.is_sriov(entry)),
                         kind=st.classify(entry) if entry else None))
     # vfio-pci's enable_sriov ("Y"/"N"; None: vfio-pci not loaded): VFs of a PF on vfio-pci need it.

@@ -53,6 +53,17 @@ def read_device(root: PathLike, address: Union[str, PciAddress], session_ip: Opt
     return _Scan(root, session_ip, session_local).devices([parsed], names=names)[0]
 
 
+def read_devices(root: PathLike, addresses: Iterable[Union[str, PciAddress]], names: bool = False) -> List[PciDevice]:
+    """Several devices in one discovery pass (the route tables read once for all of them);
+    DeviceNotFound for the first that is absent."""
+    parsed = [PciAddress.parse(a) for a in addresses]
+    for address in parsed:
+        if not os.path.isdir(under(root, PCI_DEVICES, str(address))):
+            raise DeviceNotFound(f"no PCI device {address} under {under(root, PCI_DEVICES)}; "
+                                 "list the host's devices with `nictest status` (or lspci -D)")
+    return _Scan(root, None).devices(parsed, names=names)
+
+
 def pci_addresses(root: PathLike = "/") -> List[PciAddress]:
     """Addresses listed in /sys/bus/pci/devices, sorted; unparseable names are logged and skipped."""
     addresses = []
