@@ -262,3 +262,31 @@ def test_local_host_close_ends_agent_with_status_0(local_host):
     local_host.start()
     local_host.close()
     assert local_host.exit_status == 0 and local_host.info is None
+
+
+def test_signal_agent_with_sigkill_returns_once_the_agent_has_exited():
+    """A crash test reads the journal right after the kill: by then the agent's files (its
+    locks) must be closed, so the op waits for the exit (gone, or a zombie)."""
+    import signal
+    import subprocess
+    import sys
+
+    from nictest.agent import ops as agent_ops
+    from nictest.agent.server import Agent
+
+    import time
+
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "nictest.agent"])
+    deadline = time.monotonic() + 10
+    while b"nictest.agent" not in open(f"/proc/{victim.pid}/cmdline", "rb").read().split(b"\0"):
+        assert time.monotonic() < deadline, "the stand-in agent never started"
+        time.sleep(0.01)  # until its exec is done
+    try:
+        reply = agent_ops.OPS["signal_agent"].fn(Agent(ops=dict(agent_ops.OPS)), pid=victim.pid,
+                                                 signal=int(signal.SIGKILL))
+        assert reply["exited"] is True
+        with open(f"/proc/{victim.pid}/stat", "rb") as handle:  # not reaped yet: a zombie
+            assert handle.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    finally:
+        victim.kill()
+        victim.wait()

@@ -18,10 +18,12 @@ import importlib.util
 import inspect
 import logging
 import os
-import platform
 import pkgutil
+import platform
+import signal as signals
 import socket
 import sys
+import time
 from typing import Callable, Dict, List, NamedTuple, Tuple, Union
 
 from nictest.agent import AGENT_VERSION
@@ -172,4 +174,23 @@ def signal_agent(agent, pid, signal) -> dict:
     if pid == os.getpid() or b"nictest.agent" not in cmdline:
         raise RefusedError(f"pid {pid} is not another nictest agent: refusing to signal it")
     os.kill(pid, signal)
-    return {"pid": pid, "signal": signal}
+    gone = signal != signals.SIGKILL or _exited(pid, timeout=KILL_WAIT)
+    return {"pid": pid, "signal": signal, "exited": gone}
+
+
+KILL_WAIT = 10.0  # seconds a SIGKILLed agent may take to exit (a loaded TCG guest)
+
+
+def _exited(pid: int, timeout: float) -> bool:
+    """True once `pid` has exited (gone, or a zombie: its files, so its locks, are released).
+    A crash test reads the journal right after the kill: it must see the entry stale."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                state = handle.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return True
+        if state in (b"Z", b"X") or time.monotonic() >= deadline:
+            return state in (b"Z", b"X")
+        time.sleep(0.05)

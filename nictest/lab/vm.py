@@ -82,7 +82,11 @@ class LabVM:
         if accel_name == "kvm":
             argv += ["-accel", "kvm", "-cpu", "host", "-machine", "kernel-irqchip=split"]
         else:
-            argv += ["-accel", "tcg", "-cpu", "max"]
+            # One TCG thread for all vCPUs: with multi-threaded TCG, QEMU 10.0.2 aborted
+            # (physmem.c iotlb_to_section assertion) and guests stalled ("rcu_preempt kthread
+            # timer wakeup didn't happen") while the IOMMU lab rebound devices; a CI host has
+            # two cores for two labs, so one thread per lab is also the fair share.
+            argv += ["-accel", "tcg,thread=single", "-cpu", "max"]
         if p.iommu:
             # intremap=on: without interrupt remapping VFIO_SET_IOMMU fails with EPERM.
             argv += ["-device", "intel-iommu,intremap=on"]
