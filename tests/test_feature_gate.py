@@ -68,6 +68,10 @@ def host():
         links = []
     class Host:
         name, spec = "fake", Spec()
+        _nictest_pmd_built = True
+        def call(self, op, **args):   # the PMD's ID table: a driver that implements stats only
+            assert op == "pmd_model_for", op
+            return {"model": {"driver": "igb", "name": "82576", "features": ["stats"]}, "drivers": "igb"}
     return Host()
 
 @pytest.fixture
@@ -93,6 +97,14 @@ def test_unclaimed(feature):
 @pytest.mark.nic_feature("filters", needs=("peer",))
 def test_untestable(feature):
     raise AssertionError("must not run")
+
+@pytest.mark.nic_feature("vlan", needs=("pmd",))
+def test_not_in_the_driver(feature):
+    raise AssertionError("must not run")
+
+@pytest.mark.nic_feature("stats", needs=("pmd",))
+def test_in_the_driver(feature):
+    assert feature.name == "stats"
 '''
 
 
@@ -105,8 +117,9 @@ def test_the_gate_skips_unclaimed_and_untestable_and_failures_name_the_claim(tmp
     import fixtures
     pytester.syspathinsert(str(__import__("pathlib").Path(fixtures.__file__).resolve().parent.parent))
     result = pytester.runpytest("-rs", "-q")
-    result.assert_outcomes(passed=1, failed=1, skipped=2)
+    result.assert_outcomes(passed=2, failed=1, skipped=3)
     out = result.stdout.str()
     assert f"not claimed: {path} does not list 'rss' in its features" in out
     assert "not testable: 0000:00:03.0 is not cabled to a peer in fake's `links`" in out
+    assert "not testable: nictest's igb PMD driver (82576) does not implement 'vlan' yet: it implements stats" in out
     assert f"{path} claims 'stats' (octets_include_fcs True): " in out and "the driver refused" in out

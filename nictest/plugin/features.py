@@ -88,7 +88,7 @@ def pytest_collection_modifyitems(config, items):
                                     f"needs are {', '.join(NEEDS)}")
 
 
-def _not_testable(request, needs: tuple) -> str:
+def _not_testable(request, name: str, needs: tuple) -> str:
     """Why this host cannot test the claim ('' when it can)."""
     # The repository's fixtures (this gate only runs where they serve the suites).
     from fixtures.nics import device
@@ -99,6 +99,11 @@ def _not_testable(request, needs: tuple) -> str:
         reason = no_driver_reason(host, nic)
         if reason:
             return reason
+        model = pmd_model(host, nic)
+        if name not in model["features"]:
+            return (f"nictest's {model['driver']} PMD driver ({model['name']}) does not implement {name!r} yet: "
+                    f"it implements {', '.join(model['features']) or 'no feature suite'} (add it in "
+                    f"nictest/pmd/csrc/drivers/, and the name to the board's .features)")
     if "peer" in needs:
         address = peer_of(host.spec, nic["address"])
         if address is None:
@@ -129,7 +134,7 @@ def _nictest_feature_gate(request):
     profile = request.getfixturevalue("nic_profile")  # no profile: its own skip
     if not profile.claims(name):
         pytest.skip(f"{NOT_CLAIMED}{profile_name(profile.path)} does not list {name!r} in its features")
-    reason = _not_testable(request, needs)
+    reason = _not_testable(request, name, needs)
     if reason:
         pytest.skip(NOT_TESTABLE + reason)
 

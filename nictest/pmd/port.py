@@ -132,6 +132,7 @@ def _model_dict(ffi, m) -> dict:
         "tx_queues": m.tx_queues,
         "msix_vectors": m.msix_vectors,
         "mac_filters": m.mac_filters,
+        "features": ffi.string(m.features).decode().split(),
         "resets": [k for k, v in RESETS.items() if m.resets >> v & 1],
         "flags": [name for bit, name in MODEL_FLAGS.items() if m.flags & bit],
     }

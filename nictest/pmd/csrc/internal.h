@@ -219,6 +219,9 @@ struct pmd_board {
     uint32_t resets;         /* bits (1 << enum pmd_reset_kind) the driver can do itself */
     uint32_t flags;          /* enum pmd_board_flags */
     uint32_t mac_filters;    /* unicast address filter entries (RAL/RAH), the primary included */
+    /* The profile features (nictest/models/schema.py FEATURES) this driver implements, space-separated:
+     * a feature suite that needs the PMD runs only where its name is here (else "not testable"). */
+    const char *features;
 };
 
 /* The ID table (drivers/registry.c, one line per model in drivers/models.h). */

@@ -106,6 +106,7 @@ struct pmd_model_info {
     uint32_t resets;                     /* bits 1 << enum pmd_reset_kind the driver does */
     uint32_t flags;                      /* MSI 1, MSI-X 2, PCIe 4, jumbo 8 */
     uint32_t mac_filters;                /* unicast address filter entries, the primary included */
+    char features[160];                  /* profile features the driver implements, space-separated */
 };
 
 struct pmd_port_info {

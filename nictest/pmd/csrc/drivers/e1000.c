@@ -31,4 +31,5 @@ const struct pmd_board pmd_board_e1000_82540 = {
     .resets = 1u << PMD_RESET_NONE | 1u << PMD_RESET_DEVICE,
     .flags = PMD_BOARD_HAS_JUMBO,
     .mac_filters = 16,       /* RAL/RAH[0-15] (8254x SDM, receive address registers) */
+    .features = "mtu stats filters",
 };

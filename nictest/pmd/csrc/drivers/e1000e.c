@@ -41,4 +41,5 @@ const struct pmd_board pmd_board_e1000e_82574 = {
     .resets = 1u << PMD_RESET_NONE | 1u << PMD_RESET_DEVICE,
     .flags = PMD_BOARD_HAS_MSI | PMD_BOARD_HAS_MSIX | PMD_BOARD_PCIE | PMD_BOARD_HAS_JUMBO,
     .mac_filters = 16,       /* RAL/RAH[0-15] at the 8254x offsets */
+    .features = "mtu stats filters",
 };

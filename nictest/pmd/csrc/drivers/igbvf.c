@@ -367,4 +367,5 @@ const struct pmd_board pmd_board_igbvf_82576 = {
     .msix_vectors = 3,
     .resets = 1u << PMD_RESET_NONE | 1u << PMD_RESET_DEVICE,
     .flags = PMD_BOARD_HAS_MSIX | PMD_BOARD_PCIE,
+    .features = "stats",
 };

@@ -72,6 +72,7 @@ static void model_info(const struct pmd_model *m, struct pmd_model_info *out)
     out->resets = b->resets;
     out->flags = b->flags;
     out->mac_filters = b->mac_filters;
+    snprintf(out->features, sizeof out->features, "%s", b->features ? b->features : "");
 }
 
 int pmd_model_at(uint32_t i, struct pmd_model_info *out)
