@@ -247,9 +247,9 @@ def walk_standard(cfg: _Config, problems: List[str]) -> List[Dict[str, Any]]:
     pointer = cfg.u8(PCI_CAPABILITY_LIST)
     while pointer:
         at = pointer & ~0x3  # the bottom two bits are reserved
-        if at < PCI_STD_HEADER_SIZEOF or at + 2 > min(len(cfg.data), PCI_CFG_SPACE_SIZE):
+        if at < PCI_STD_HEADER_SIZEOF or at + 2 > min(cfg.size, PCI_CFG_SPACE_SIZE):
             problems.append(f"capability pointer 0x{pointer:02x} is outside 0x40..0xff "
-                            f"(or past the {len(cfg.data)} readable bytes)")
+                            f"(or past the {cfg.size} readable bytes)")
             break
         if at in seen or len(caps) >= MAX_STD_CAPS:
             problems.append(f"capability list loops back to 0x{at:02x}")
