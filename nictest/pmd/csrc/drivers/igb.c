@@ -293,5 +293,5 @@ const struct pmd_board pmd_board_igb_82576 = {
     .resets = 1u << PMD_RESET_NONE | 1u << PMD_RESET_DEVICE,
     .flags = PMD_BOARD_HAS_MSI | PMD_BOARD_HAS_MSIX | PMD_BOARD_PCIE | PMD_BOARD_HAS_JUMBO,
     .mac_filters = 24,       /* RAL/RAH[0-15] and [16-23] (Linux E1000_RAR_ENTRIES_82576) */
-    .features = "mtu stats filters",
+    .features = "mtu stats filters vlan checksum",
 };
