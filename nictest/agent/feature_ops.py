@@ -39,3 +39,35 @@ def pmd_set_mc_table(agent, port, macs) -> dict:
         raise TypeError(f"macs: want a list of 'xx:xx:xx:xx:xx:xx' strings, got {macs!r}")
     ports(agent).get(port).set_mc_table(macs)
     return {"macs": list(macs)}
+
+
+# --- VLAN and checksum offloads: IPv4 UDP/TCP test frames (nictest.pmd.port.packet_spec) ---
+@op("pmd_tx_packets", port=int, specs=list, vlan_insert=(int, type(None)), ip_csum=bool, l4_csum=bool,
+    timeout_ms=int)
+def pmd_tx_packets(agent, port, specs, vlan_insert=None, ip_csum=False, l4_csum=False, timeout_ms=2000) -> dict:
+    """Send one IPv4 test frame per spec dict, the NIC inserting a tag / checksums as asked."""
+    if not all(isinstance(s, dict) for s in specs):
+        raise TypeError(f"specs: want a list of packet spec dicts, got {specs!r}")
+    sent = ports(agent).get(port).tx_packets(specs, vlan_insert=vlan_insert, ip_csum=ip_csum, l4_csum=l4_csum,
+                                             timeout_ms=timeout_ms)
+    return {"packets": sent}
+
+
+@op("pmd_rx_packets", port=int, max_count=int, timeout_ms=int, stop_seq=(int, type(None)))
+def pmd_rx_packets(agent, port, max_count, timeout_ms=1000, stop_seq=None) -> dict:
+    """Our IPv4 test frames with their RX descriptor metadata (Port.rx_packets)."""
+    return {"frames": ports(agent).get(port).rx_packets(max_count, timeout_ms=timeout_ms, stop_seq=stop_seq)}
+
+
+@op("pmd_set_vlan", port=int, strip=bool, filter=bool, vids=list)
+def pmd_set_vlan(agent, port, strip=False, filter=False, vids=()) -> dict:
+    if not all(isinstance(v, int) for v in vids):
+        raise TypeError(f"vids: want a list of VLAN IDs, got {vids!r}")
+    ports(agent).get(port).set_vlan(strip=strip, filter=filter, vids=list(vids))
+    return {"strip": strip, "filter": filter, "vids": list(vids)}
+
+
+@op("pmd_set_rx_csum", port=int, ip=bool, l4=bool)
+def pmd_set_rx_csum(agent, port, ip=False, l4=False) -> dict:
+    ports(agent).get(port).set_rx_csum(ip=ip, l4=l4)
+    return {"ip": ip, "l4": l4}

@@ -12,6 +12,7 @@
 #include "e1000_family.h"
 #include "igb_family.h"
 #include "igb_regs.h"
+#include "igb_offload.h"
 
 #define RESET_TIMEOUT_MS 100
 #define QUEUE_TIMEOUT_MS 100   /* RXDCTL/TXDCTL enable bit to follow a write */
@@ -127,6 +128,7 @@ static int igb_init(struct pmd_port *port)
     /* One queue, no RSS / VMDq, no checksum offload: frames land in queue 0 as they came. */
     set_reg32(bar, IGB_MRQC, 0);
     set_reg32(bar, IGB_RXCSUM, 0);
+    igb_offload_reset(bar); /* no VLAN stripping/filter (CTRL.VME, VFTA): what a previous user set */
 
     /* Queue 0: advanced one-buffer descriptors, each owning a 2 KiB buffer; TX empty. */
     igb_family_rings_program(port, IGB_RDBAL(0), IGB_TDBAL(0));
@@ -177,7 +179,7 @@ static int igb_tx_chain(struct pmd_port *port, const uint8_t *frame, uint32_t le
     union igb_adv_tx_desc *td = tx->desc;
     uint32_t mask = tx->size - 1;
     uint32_t need = (len + PMD_BUF_SIZE - 1) / PMD_BUF_SIZE;
-    uint32_t in_flight = (uint32_t)igb_family_tx_clean(port);
+    uint32_t in_flight = (uint32_t)igb_offload_tx_clean(port);
     if (need > tx->size - 1 - in_flight)
         return 0;
     for (uint32_t off = 0; off < len;) {
@@ -268,13 +270,14 @@ static const struct pmd_driver_ops igb_ops = {
     .reset = igb_reset,
     E1000_FAMILY_FILTER_OPS,
     .tx_burst = igb_tx_burst,
-    .tx_clean = igb_family_tx_clean,
+    .tx_clean = igb_offload_tx_clean, /* igb_family_tx_clean that also reaps context descriptors */
     .rx_burst = igb_rx_burst,
     .rx_point_next = igb_family_rx_point_next,
     .tx_raw = igb_tx_raw,
     .dump = igb_dump,
     .tx_chain = igb_tx_chain,
     .set_max_frame = igb_set_max_frame,
+    IGB_OFFLOAD_OPS,
 };
 
 /* Linux igb, 82576: 16 RX/TX queues, MSI-X with 10 vectors, jumbo frames up to
@@ -290,5 +293,5 @@ const struct pmd_board pmd_board_igb_82576 = {
     .resets = 1u << PMD_RESET_NONE | 1u << PMD_RESET_DEVICE,
     .flags = PMD_BOARD_HAS_MSI | PMD_BOARD_HAS_MSIX | PMD_BOARD_PCIE | PMD_BOARD_HAS_JUMBO,
     .mac_filters = 24,       /* RAL/RAH[0-15] and [16-23] (Linux E1000_RAR_ENTRIES_82576) */
-    .features = "mtu stats filters reset",
+    .features = "mtu stats filters reset vlan checksum",
 };
