@@ -315,12 +315,15 @@ _UDP_PEER = ("import socket,sys\n"
              "d,a=s.recvfrom(100); print(d.decode())\n")
 
 
-@op("kernel_path_check", local_if=str, peer_if=str, subnet=str)
-def kernel_path_check(agent, local_if, peer_if, subnet="10.199.0") -> dict:
+@op("kernel_path_check", local_if=str, peer_if=str, subnet=str, ping_size=int)
+def kernel_path_check(agent, local_if, peer_if, subnet="10.199.0", ping_size=0) -> dict:
     """Peer netdev into its own netns with .2/24, local netdev keeps the root netns with .1/24;
     ping both ways and a UDP exchange both ways; then the peer goes back to the root netns with
-    its admin state, and the local address is removed (also on failure)."""
+    its admin state, and the local address is removed (also on failure). ping_size > 0: the
+    pings carry that many payload bytes, not fragmented (-M do), to check an MTU."""
     import socket
+
+    sized = ["-s", str(ping_size), "-M", "do"] if ping_size > 0 else []
 
     local_ip, peer_ip = f"{subnet}.1", f"{subnet}.2"
     local_was_up = "UP" in link_flags(local_if)
@@ -336,9 +339,10 @@ def kernel_path_check(agent, local_if, peer_if, subnet="10.199.0") -> dict:
         while time.monotonic() - started < 20 and not ok:  # carrier + ARP on both sides
             ok = _run(["ping", "-c", "1", "-W", "1", "-I", local_if, peer_ip])["rc"] == 0
         out["first_ping_seconds"] = round(time.monotonic() - started, 2)
-        out["ping_nic_to_peer"] = _run(["ping", "-c", "3", "-i", "0.2", "-W", "2", "-I", local_if, peer_ip])
+        out["ping_nic_to_peer"] = _run(["ping", "-c", "3", "-i", "0.2", "-W", "2", *sized, "-I", local_if,
+                                        peer_ip])
         out["ping_peer_to_nic"] = _run(["ip", "netns", "exec", NETNS, "ping", "-c", "3", "-i", "0.2", "-W", "2",
-                                        local_ip])
+                                        *sized, local_ip])
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.settimeout(10)
         s.bind((local_ip, 0))
