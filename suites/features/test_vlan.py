@@ -33,7 +33,10 @@ def _vlan(port, strip=False, filter=False, vids=()):
 
 @pytest.mark.nic_feature("vlan", needs=("pmd", "peer"))
 def test_tx_tag_insertion(feature, pair):
-    _vlan(pair.peer)                 # the peer keeps tags in the frame
+    # VLAN mode on at the sender: some MACs (the 8254x's CTRL.VME) insert tags only with it,
+    # which also turns on their RX stripping; the peer keeps tags in the frame.
+    _vlan(pair.port, strip=True)
+    _vlan(pair.peer)
     settle(pair.port, pair.peer)
     for i, l4 in enumerate(("udp", "tcp")):
         frames = specs(pair.peer.info["mac"], 1000 + 100 * i, N, l4=l4)
