@@ -411,6 +411,115 @@ class Port(_Handle):
         self._call("rx", self.lib.pmd_rx_loop, count, expect_seq, timeout_ms, res)
         return _rx_dict(_struct_dict(self.ffi, res))
 
+    # --- IPv4 UDP/TCP test frames and the NIC's offloads (packet.c, packet_port.c) ---
+    def tx_packets(self, specs: List[dict], vlan_insert: Optional[int] = None, ip_csum: bool = False,
+                   l4_csum: bool = False, timeout_ms: int = 2000) -> int:
+        """Send one frame per spec (see packet_spec) with the NIC inserting a VLAN tag
+        (vlan_insert: the TCI) and/or the IPv4 / TCP-UDP checksums; frames sent."""
+        arr = self.ffi.new("struct pmd_pkt_spec[]", max(len(specs), 1))
+        for i, spec in enumerate(specs):
+            packet_spec(self.ffi, spec, arr[i])
+        off = self.ffi.new("struct pmd_tx_offload *")
+        off.vlan_insert, off.vlan_tci = vlan_insert is not None, vlan_insert or 0
+        off.ip_csum, off.l4_csum = bool(ip_csum), bool(l4_csum)
+        return self._call("tx_packets", self.lib.pmd_port_tx_packets, arr, len(specs), off, timeout_ms)
+
+    def rx_packets(self, max_count: int, timeout_ms: int = 1000, stop_seq: Optional[int] = None) -> List[dict]:
+        """Up to max_count of our IPv4 test frames, each {length, vlan_stripped, vlan_tci,
+        ip_checked, ip_error, l4_checked, l4_error, rss_hash, rss_type, queue, status, errors,
+        pkt: {ours, pattern_ok, vlan_tagged, vlan_tci, src_ip, dst_ip, l4, src_port, dst_port,
+        seq, ip_csum_ok, l4_csum_ok, length}}; stops after the frame with seq stop_seq."""
+        out = self.ffi.new("struct pmd_rx_meta[]", max(max_count, 1))
+        stop = (1 << 64) - 1 if stop_seq is None else stop_seq
+        n = self._call("rx_packets", self.lib.pmd_port_rx_packets, out, max_count, stop, timeout_ms)
+        frames = []
+        for i in range(n):
+            m = _struct_dict(self.ffi, out[i])
+            m["pkt"] = _pkt_dict(_struct_dict(self.ffi, out[i].pkt))
+            frames.append(m)
+        return frames
+
+    def set_vlan(self, strip: bool = False, filter: bool = False, vids: Optional[List[int]] = None) -> None:
+        cfg = self.ffi.new("struct pmd_vlan_config *")
+        vids = list(vids or [])
+        if len(vids) > len(cfg.vids):
+            raise ValueError(f"{len(vids)} VLAN IDs: at most {len(cfg.vids)}")
+        cfg.strip, cfg.filter, cfg.count = bool(strip), bool(filter), len(vids)
+        for i, v in enumerate(vids):
+            cfg.vids[i] = v
+        self._call("set_vlan", self.lib.pmd_port_set_vlan, cfg)
+
+    def set_rx_csum(self, ip: bool = False, l4: bool = False) -> None:
+        self._call("set_rx_csum", self.lib.pmd_port_set_rx_csum, bool(ip), bool(l4))
+
+
+CSUM_MODES = {"good": 0, "bad_ip": 1, "bad_l4": 2, "nic": 3}
+L4_PROTOS = {"tcp": 6, "udp": 17}
+
+
+def _ip_int(ip: str) -> int:
+    parts = [int(p) for p in ip.split(".")]
+    if len(parts) != 4 or not all(0 <= p < 256 for p in parts):
+        raise ValueError(f"IPv4 address {ip!r}: want a.b.c.d")
+    return parts[0] << 24 | parts[1] << 16 | parts[2] << 8 | parts[3]
+
+
+def _ip_str(v: int) -> str:
+    return ".".join(str(v >> s & 0xFF) for s in (24, 16, 8, 0))
+
+
+def packet_spec(ffi, spec: dict, out) -> None:
+    """A spec dict into struct pmd_pkt_spec: dst (MAC), src (MAC, None: the port's), vlan
+    (TCI, None: untagged), src_ip, dst_ip, l4 ("udp"/"tcp"), src_port, dst_port, size, seq,
+    csum ("good", "bad_ip", "bad_l4", "nic": left for the NIC)."""
+    known = {"dst", "src", "vlan", "src_ip", "dst_ip", "l4", "src_port", "dst_port", "size", "seq", "csum"}
+    if set(spec) - known:
+        raise ValueError(f"packet spec keys {sorted(set(spec) - known)}: known are {sorted(known)}")
+    ffi.memmove(out.dst, _mac_bytes(spec["dst"]), 6)
+    if spec.get("src"):
+        ffi.memmove(out.src, _mac_bytes(spec["src"]), 6)
+    vlan = spec.get("vlan")
+    out.vlan_tagged, out.vlan_tci = vlan is not None, vlan or 0
+    out.src_ip, out.dst_ip = _ip_int(spec.get("src_ip", "10.0.0.1")), _ip_int(spec.get("dst_ip", "10.0.0.2"))
+    l4 = spec.get("l4", "udp")
+    if l4 not in L4_PROTOS:
+        raise ValueError(f"l4 {l4!r}: one of {sorted(L4_PROTOS)}")
+    csum = spec.get("csum", "good")
+    if csum not in CSUM_MODES:
+        raise ValueError(f"csum {csum!r}: one of {sorted(CSUM_MODES)}")
+    out.l4, out.csum = L4_PROTOS[l4], CSUM_MODES[csum]
+    out.src_port, out.dst_port = spec.get("src_port", 1024), spec.get("dst_port", 2048)
+    out.size, out.seq = spec.get("size", 128), spec.get("seq", 0)
+
+
+def _pkt_dict(p: dict) -> dict:
+    p = dict(p)
+    p["src_ip"], p["dst_ip"] = _ip_str(p["src_ip"]), _ip_str(p["dst_ip"])
+    p["l4"] = {v: k for k, v in L4_PROTOS.items()}.get(p["l4"], p["l4"])
+    for k in ("ours", "pattern_ok", "vlan_tagged", "ip_csum_ok", "l4_csum_ok"):
+        p[k] = bool(p[k])
+    return p
+
+
+def build_packet(spec: dict) -> bytes:
+    """The frame pmd_packet_build makes of a spec (src required here: no port)."""
+    mod = _module()
+    ffi, lib = mod.ffi, mod.lib
+    s = ffi.new("struct pmd_pkt_spec *")
+    packet_spec(ffi, spec, s)
+    buf = ffi.new("uint8_t[]", 2048)
+    n = _check(lib, ffi, "build_packet", lib.pmd_packet_build(s, buf, 2048))
+    return bytes(ffi.buffer(buf, n))
+
+
+def parse_packet(frame: bytes) -> dict:
+    """pmd_packet_parse of a frame: ours, checksums recomputed, VLAN tag, ports, seq."""
+    mod = _module()
+    ffi, lib = mod.ffi, mod.lib
+    info = ffi.new("struct pmd_pkt_info *")
+    lib.pmd_packet_parse(frame, len(frame), info)
+    return _pkt_dict(_struct_dict(ffi, info))
+
 
 def txrx(tx_port: Port, rx_port: Port, count: int, size: int = 64, seq_start: int = 0,
          timeout_ms: int = 2000) -> dict:
@@ -463,5 +572,5 @@ def hugepages() -> dict:
     return {"free": free[0], "total": total[0], "size": 2 << 20}
 
 
-__all__: List[str] = ["Device", "Port", "drivers_text", "hugepages", "kernel_rx", "kernel_tx", "model_for", "models",
-                      "pingpong", "pmd_error", "txrx"]
+__all__: List[str] = ["Device", "Port", "build_packet", "drivers_text", "hugepages", "kernel_rx", "kernel_tx", "model_for", "models",
+                      "packet_spec", "parse_packet", "pingpong", "pmd_error", "txrx"]

@@ -210,6 +210,14 @@ struct pmd_driver_ops {
     int (*rx_queue_burst)(struct pmd_port *port, uint32_t q, uint32_t max, struct pmd_rx_frame *out);
     int (*tx_queue_frame)(struct pmd_port *port, uint32_t q, const uint8_t *frame, uint32_t len);
     int (*start)(struct pmd_port *port);
+    /* Offloads (packet_port.c; NULL: the driver has none). tx_offload: queue one frame
+     * (one descriptor, len <= PMD_BUF_SIZE) with the offloads off asks for: 1 queued,
+     * 0 no room, -errno. rx_meta: take the next completed frame (one descriptor) into
+     * buf with its descriptor metadata (m->pkt left alone): 1, 0 none yet, -errno. */
+    int (*tx_offload)(struct pmd_port *port, const uint8_t *frame, uint32_t len, const struct pmd_tx_offload *off);
+    int (*rx_meta)(struct pmd_port *port, struct pmd_rx_meta *m, uint8_t *buf, uint32_t cap);
+    int (*set_vlan)(struct pmd_port *port, const struct pmd_vlan_config *cfg);
+    int (*set_rx_csum)(struct pmd_port *port, uint32_t ip, uint32_t l4);
 };
 
 /* Per-model facts (Linux: struct e1000_info behind pci_device_id.driver_data). */

@@ -397,5 +397,86 @@ int pmd_rx_frames(struct pmd_port *port, uint32_t count, uint32_t timeout_ms, ui
  * bytes without FCS) on TX queue `queue`; waits up to timeout_ms for them to complete. */
 int pmd_tx_frames(struct pmd_port *port, uint32_t queue, const uint8_t *frames, const uint32_t *lens,
                   uint32_t count, uint32_t timeout_ms);
+/* ---- IPv4 UDP/TCP test frames and per-frame offload metadata (packet.c, packet_port.c) ---- */
+/* A frame: Ethernet [+ 802.1Q tag] + IPv4 (20 B, no options) + UDP (8 B) or TCP (20 B)
+ * + the NTPM test header in the L4 payload (magic "NTPM", seq u64 LE, payload length
+ * u16 LE, kind u16 LE) + pattern byte i = (uint8_t)(seq * 31 + i). */
+enum pmd_pkt_l4 {
+    PMD_PKT_TCP = 6,
+    PMD_PKT_UDP = 17
+};
+enum pmd_pkt_csum {
+    PMD_CSUM_GOOD = 0,       /* IP header and L4 checksums correct */
+    PMD_CSUM_BAD_IP = 1,     /* IP header checksum wrong, L4 correct */
+    PMD_CSUM_BAD_L4 = 2,     /* L4 checksum wrong, IP correct */
+    PMD_CSUM_NIC = 3         /* left for the NIC: IP checksum 0, L4 field = pseudo-header sum */
+};
+struct pmd_pkt_spec {
+    uint8_t dst[6];
+    uint8_t src[6];          /* all zero: the sending port's MAC (pmd_port_tx_packets) */
+    uint32_t vlan_tagged;    /* 1: an 802.1Q tag (0x8100, vlan_tci) in the frame */
+    uint32_t vlan_tci;       /* PCP 15:13, DEI 12, VID 11:0 */
+    uint32_t src_ip, dst_ip; /* host byte order: 0x0a000001 is 10.0.0.1 */
+    uint32_t l4;             /* enum pmd_pkt_l4 */
+    uint32_t src_port, dst_port;
+    uint32_t size;           /* frame bytes without FCS (the tag included): 64..1518 */
+    uint64_t seq;
+    uint32_t csum;           /* enum pmd_pkt_csum */
+};
+struct pmd_pkt_info {        /* what pmd_packet_parse found in a frame */
+    uint32_t ours;           /* 1: IPv4 + UDP/TCP + NTPM header, lengths consistent */
+    uint32_t pattern_ok;     /* the payload pattern matches seq */
+    uint32_t vlan_tagged;    /* an 802.1Q tag is in the frame */
+    uint32_t vlan_tci;
+    uint32_t src_ip, dst_ip, l4, src_port, dst_port;
+    uint64_t seq;
+    uint32_t ip_csum_ok;     /* recomputed here, in C */
+    uint32_t l4_csum_ok;     /* UDP checksum 0 (none) counts as not ok */
+    uint32_t length;         /* frame bytes */
+};
+struct pmd_rx_meta {         /* one received frame and what its RX descriptor said */
+    uint32_t length;         /* bytes in the buffer */
+    uint32_t vlan_stripped;  /* the NIC removed an 802.1Q tag: it is in vlan_tci */
+    uint32_t vlan_tci;
+    uint32_t ip_checked;     /* the NIC checked the IPv4 header checksum */
+    uint32_t ip_error;       /* ... and found it wrong */
+    uint32_t l4_checked;     /* the NIC checked the TCP/UDP checksum */
+    uint32_t l4_error;
+    uint32_t rss_hash;       /* 0 unless RSS is on */
+    uint32_t rss_type;
+    uint32_t queue;
+    uint32_t status;         /* the descriptor's raw status and error bits */
+    uint32_t errors;
+    struct pmd_pkt_info pkt;
+};
+struct pmd_tx_offload {      /* what the NIC does to the frames of pmd_port_tx_packets */
+    uint32_t vlan_insert;    /* insert an 802.1Q tag with vlan_tci */
+    uint32_t vlan_tci;
+    uint32_t ip_csum;        /* fill in the IPv4 header checksum */
+    uint32_t l4_csum;        /* fill in the TCP/UDP checksum */
+};
+struct pmd_vlan_config {
+    uint32_t strip;          /* RX: remove tags, report them in the descriptor */
+    uint32_t filter;         /* RX: drop tagged frames whose VID is not in vids */
+    uint32_t count;
+    uint16_t vids[64];
+};
+/* Build spec's frame into buf (cap bytes); its length or -errno. */
+int pmd_packet_build(const struct pmd_pkt_spec *spec, uint8_t *buf, uint32_t cap);
+/* Parse and check a frame (checksums recomputed); 0 (out->ours says whether it is one). */
+int pmd_packet_parse(const uint8_t *frame, uint32_t len, struct pmd_pkt_info *out);
+/* Send count frames built from specs with the offloads in off (NULL: none); waits up
+ * to timeout_ms for them to complete; frames sent or -errno (-ENOTSUP: the driver
+ * cannot do an offload asked for). */
+int pmd_port_tx_packets(struct pmd_port *port, const struct pmd_pkt_spec *specs, uint32_t count,
+                        const struct pmd_tx_offload *off, uint32_t timeout_ms);
+/* Receive up to max frames of ours (pkt.ours; other frames are skipped) with their
+ * descriptor metadata; stops early after a frame whose seq is stop_seq, or after
+ * timeout_ms. Frames received (>= 0) or -errno. */
+int pmd_port_rx_packets(struct pmd_port *port, struct pmd_rx_meta *out, uint32_t max, uint64_t stop_seq,
+                        uint32_t timeout_ms);
+/* RX VLAN handling / RX checksum checking (ip, l4: 0/1); -ENOTSUP if the driver has none. */
+int pmd_port_set_vlan(struct pmd_port *port, const struct pmd_vlan_config *cfg);
+int pmd_port_set_rx_csum(struct pmd_port *port, uint32_t ip, uint32_t l4);
 
 #endif

@@ -13,6 +13,7 @@
 #include "igb_family.h"
 #include "igb_regs.h"
 #include "igb_queues.h"
+#include "igb_offload.h"
 
 #define RESET_TIMEOUT_MS 100
 #define QUEUE_TIMEOUT_MS 100   /* RXDCTL/TXDCTL enable bit to follow a write */
@@ -135,6 +136,7 @@ static int igb_init(struct pmd_port *port)
     /* One queue, no RSS / VMDq, no checksum offload: frames land in queue 0 as they came. */
     set_reg32(bar, IGB_MRQC, 0);
     set_reg32(bar, IGB_RXCSUM, 0);
+    igb_offload_reset(bar); /* no VLAN stripping/filter (CTRL.VME, VFTA): what a previous user set */
 
     /* Queue 0: advanced one-buffer descriptors, each owning a 2 KiB buffer; TX empty. */
     igb_family_rings_program(port, IGB_RDBAL(0), IGB_TDBAL(0));
@@ -202,7 +204,7 @@ static int igb_tx_chain(struct pmd_port *port, const uint8_t *frame, uint32_t le
     union igb_adv_tx_desc *td = tx->desc;
     uint32_t mask = tx->size - 1;
     uint32_t need = (len + PMD_BUF_SIZE - 1) / PMD_BUF_SIZE;
-    uint32_t in_flight = (uint32_t)igb_family_tx_clean(port);
+    uint32_t in_flight = (uint32_t)igb_offload_tx_clean(port);
     if (need > tx->size - 1 - in_flight)
         return 0;
     for (uint32_t off = 0; off < len;) {
@@ -293,7 +295,7 @@ static const struct pmd_driver_ops igb_ops = {
     .reset = igb_reset,
     E1000_FAMILY_FILTER_OPS,
     .tx_burst = igb_tx_burst,
-    .tx_clean = igb_family_tx_clean,
+    .tx_clean = igb_offload_tx_clean, /* igb_family_tx_clean that also reaps context descriptors */
     .rx_burst = igb_rx_burst,
     .rx_point_next = igb_family_rx_point_next,
     .tx_raw = igb_tx_raw,
@@ -305,6 +307,7 @@ static const struct pmd_driver_ops igb_ops = {
     .rx_queue_burst = igb_rx_queue_burst,
     .tx_queue_frame = igb_tx_queue_frame,
     .start = igb_start,
+    IGB_OFFLOAD_OPS,
 };
 
 /* Linux igb, 82576: 16 RX/TX queues, MSI-X with 10 vectors, jumbo frames up to

@@ -94,9 +94,9 @@ static void rss_write(struct pmd_port *port)
             mrqc |= IGB_MRQC_RSS_FIELD_IPV4_TCP;
         if (qs->rss_fields & PMD_RSS_IPV4_UDP)
             mrqc |= IGB_MRQC_RSS_FIELD_IPV4_UDP;
-        set_reg32(bar, IGB_RXCSUM, IGB_RXCSUM_PCSD);
+        set_reg32(bar, IGB_RXCSUM, get_reg32(bar, IGB_RXCSUM) | IGB_RXCSUM_PCSD);
     } else {
-        set_reg32(bar, IGB_RXCSUM, 0);
+        set_reg32(bar, IGB_RXCSUM, get_reg32(bar, IGB_RXCSUM) & ~IGB_RXCSUM_PCSD);
     }
     set_reg32(bar, IGB_MRQC, mrqc);
 }

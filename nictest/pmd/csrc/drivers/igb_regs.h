@@ -167,7 +167,6 @@ _Static_assert(__builtin_offsetof(union igb_adv_tx_desc, wb.status) == 12, "TX s
 #define IGB_MRQC_RSS_FIELD_IPV4_UDP (1u << 22)
 #define IGB_RSSRK(n)    (0x05C80u + 4u * (n))
 #define IGB_RETA(n)     (0x05C00u + 4u * (n))
-#define IGB_RXCSUM_PCSD (1u << 13)
 #define IGB_RSSRK_REGS  10
 #define IGB_RETA_REGS   32
 /* RSS type in the advanced RX descriptor's pkt_info bits 3:0 (7.1.5.2) */
@@ -175,4 +174,44 @@ _Static_assert(__builtin_offsetof(union igb_adv_tx_desc, wb.status) == 12, "TX s
 #define IGB_RXD_RSSTYPE_IPV4_TCP 0x1u
 #define IGB_RXD_RSSTYPE_IPV4     0x2u
 #define IGB_RXD_RSSTYPE_IPV4_UDP 0x7u
+
+/* VLAN and checksum offloads (8.2.1, 8.10, 7.1.5, 7.2.2.2; drivers/igb_offload.c) */
+#define IGB_CTRL_VME    (1u << 30)  /* VLAN mode: strip 802.1Q tags on RX (VP + tag in the descriptor) */
+#define IGB_VET         0x00038  /* VLAN Ether Type (the TPID matched and inserted) */
+#define IGB_VET_8021Q   0x8100u
+#define IGB_VFTA(n)     (0x05600u + 4u * (n))  /* VLAN filter table, 128 x 32 bits: bit VID % 32 of entry VID / 32 */
+#define IGB_VFTA_ENTRIES 128
+#define IGB_RCTL_VFE    (1u << 18)  /* VLAN filter enable: tagged frames need their VFTA bit */
+#define IGB_RXCSUM_IPOFLD (1u << 8) /* check IPv4 header checksums */
+#define IGB_RXCSUM_TUOFLD (1u << 9) /* check TCP/UDP checksums */
+#define IGB_RXCSUM_PCSD   (1u << 13) /* descriptor dword 1: RSS hash instead of IP id / checksum */
+/* Advanced RX write-back: extended status (19:0) and errors (31:20) */
+#define IGB_RXD_STAT_VP    (1u << 3)   /* an 802.1Q tag was stripped; it is in wb.vlan */
+#define IGB_RXD_STAT_UDPCS (1u << 4)   /* UDP checksum checked */
+#define IGB_RXD_STAT_L4I   (1u << 5)   /* TCP (L4 integrity) checksum checked */
+#define IGB_RXD_STAT_IPCS  (1u << 6)   /* IPv4 header checksum checked */
+#define IGB_RXD_ERR_L4E    (1u << 29)  /* TCP/UDP checksum wrong */
+#define IGB_RXD_ERR_IPE    (1u << 30)  /* IPv4 header checksum wrong */
+#define IGB_RXD_STATUS_MASK 0x000FFFFFu
+#define IGB_RXD_ERRORS_SHIFT 20
+#define IGB_RXD_RSS_TYPE_MASK 0x000Fu  /* pkt_info 3:0 */
+/* Advanced transmit context descriptor (7.2.2.2), in a data descriptor's ring slot */
+struct igb_adv_tx_context_desc {
+    uint32_t vlan_macip_lens;   /* IPLEN 8:0, MACLEN 15:9, VLAN 31:16 */
+    uint32_t seqnum_seed;
+    uint32_t type_tucmd_mlhl;   /* TUCMD 19:9, DTYP 23:20, DEXT 29 */
+    uint32_t mss_l4len_idx;     /* IDX 6:4, L4LEN 15:8, MSS 31:16 */
+};
+#define IGB_ADVTXD_DTYP_CTXT   0x00200000u
+#define IGB_ADVTXD_DTYP_MASK   0x00F00000u
+#define IGB_ADVTXD_MACLEN_SHIFT 9
+#define IGB_ADVTXD_VLAN_SHIFT  16
+#define IGB_ADVTXD_TUCMD_IPV4  0x00000400u
+#define IGB_ADVTXD_TUCMD_L4T_UDP 0x00000000u
+#define IGB_ADVTXD_TUCMD_L4T_TCP 0x00000800u
+#define IGB_ADVTXD_L4LEN_SHIFT 8
+#define IGB_ADVTXD_DCMD_VLE    0x40000000u  /* data: insert the context's VLAN tag */
+#define IGB_ADVTXD_POPTS_IXSM  0x00000100u  /* data olinfo: insert the IPv4 checksum */
+#define IGB_ADVTXD_POPTS_TXSM  0x00000200u  /* data olinfo: insert the TCP/UDP checksum */
+_Static_assert(sizeof(struct igb_adv_tx_context_desc) == 16, "advanced TX context descriptor is 16 bytes");
 #endif
