@@ -71,3 +71,62 @@ def pmd_set_vlan(agent, port, strip=False, filter=False, vids=()) -> dict:
 def pmd_set_rx_csum(agent, port, ip=False, l4=False) -> dict:
     ports(agent).get(port).set_rx_csum(ip=ip, l4=l4)
     return {"ip": ip, "l4": l4}
+
+
+# --- several queues, RSS, queue control (features rss, queue_control) -------------------
+
+@op("pmd_setup_queues", port=int, rx_queues=int, tx_queues=int)
+def pmd_setup_queues(agent, port, rx_queues, tx_queues) -> dict:
+    p = ports(agent).get(port)
+    p.setup_queues(rx_queues, tx_queues)
+    return p.queue_count()
+
+
+@op("pmd_set_rss", port=int, fields=list, key=str, reta=list)
+def pmd_set_rss(agent, port, fields, key="", reta=()) -> dict:
+    """RSS over fields ("ipv4", "ipv4_tcp", "ipv4_udp"; [] off), key as 80 hex digits."""
+    ports(agent).get(port).set_rss(list(fields), bytes.fromhex(key), [int(q) for q in reta])
+    return {"fields": list(fields)}
+
+
+@op("pmd_rx_queue_enable", port=int, queue=int, on=bool)
+def pmd_rx_queue_enable(agent, port, queue, on) -> dict:
+    ports(agent).get(port).rx_queue_enable(queue, on)
+    return {"queue": queue, "on": on}
+
+
+@op("pmd_port_stop", port=int)
+def pmd_port_stop(agent, port) -> dict:
+    ports(agent).get(port).stop()
+    return {}
+
+
+@op("pmd_port_start", port=int)
+def pmd_port_start(agent, port) -> dict:
+    ports(agent).get(port).start()
+    return {}
+
+
+@op("pmd_rx_frames", port=int, count=int, timeout_ms=int, idle_ms=int)
+def pmd_rx_frames(agent, port, count, timeout_ms=1000, idle_ms=0) -> dict:
+    """Frames from every RX queue, each {queue, len, hash, hash_type, errors, pkt (parsed)}."""
+    from nictest.pmd.port import parse_packet
+
+    frames = ports(agent).get(port).rx_frames(count, timeout_ms, idle_ms)
+    for f in frames:
+        f["pkt"] = parse_packet(f["data"])
+        f["data"] = f["data"].hex()
+    return {"frames": frames}
+
+
+@op("pmd_tx_flows", port=int, specs=list, queue=int, timeout_ms=int)
+def pmd_tx_flows(agent, port, specs, queue=0, timeout_ms=2000) -> dict:
+    """One IPv4 UDP/TCP test frame per spec (nictest.pmd.port.packet_spec keys; src: the
+    port's MAC) built by the C frame builder, sent on TX queue `queue`."""
+    from nictest.pmd.port import build_packet
+
+    p = ports(agent).get(port)
+    mac = p.info()["mac"]
+    frames = [build_packet(dict(s, src=s.get("src") or mac)) for s in specs]
+    p.tx_frames(frames, queue, timeout_ms)
+    return {"sent": len(frames)}

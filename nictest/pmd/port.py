@@ -452,6 +452,61 @@ class Port(_Handle):
     def set_rx_csum(self, ip: bool = False, l4: bool = False) -> None:
         self._call("set_rx_csum", self.lib.pmd_port_set_rx_csum, bool(ip), bool(l4))
 
+    # --- several queues, RSS, queue control (queues.c) -----------------------
+    RSS_FIELDS = {"ipv4": 1, "ipv4_tcp": 2, "ipv4_udp": 4}
+    HASH_TYPES = {0: None, 1: "ipv4", 2: "ipv4_tcp", 3: "ipv4_udp", 4: "other"}
+
+    def setup_queues(self, rx_queues: int, tx_queues: int) -> None:
+        self._call("setup_queues", self.lib.pmd_port_setup_queues, rx_queues, tx_queues)
+
+    def queue_count(self) -> dict:
+        rx, tx = self.ffi.new("uint32_t *"), self.ffi.new("uint32_t *")
+        self._call("queue_count", self.lib.pmd_port_queue_count, rx, tx)
+        return {"rx": rx[0], "tx": tx[0]}
+
+    def set_rss(self, fields: List[str], key: bytes = b"", reta: List[int] = ()) -> None:
+        """RSS over fields (names of RSS_FIELDS; [] off) with the 40-byte key and 128-entry table."""
+        bits = 0
+        for f in fields:
+            if f not in self.RSS_FIELDS:
+                raise ValueError(f"RSS field {f!r}: one of {sorted(self.RSS_FIELDS)}")
+            bits |= self.RSS_FIELDS[f]
+        if bits and (len(key) != 40 or len(reta) != 128):
+            raise ValueError(f"RSS: a 40-byte key and a 128-entry table, got {len(key)} and {len(reta)}")
+        k = self.ffi.new("uint8_t[]", bytes(key) or bytes(40))
+        t = self.ffi.new("uint8_t[]", bytes(reta) or bytes(128))
+        self._call("set_rss", self.lib.pmd_port_set_rss, bits, k, t)
+
+    def rx_queue_enable(self, queue: int, on: bool) -> None:
+        self._call("rx_queue_enable", self.lib.pmd_port_rx_queue_enable, queue, bool(on))
+
+    def stop(self) -> None:
+        self._call("stop", self.lib.pmd_port_stop)
+
+    def start(self) -> None:
+        self._call("start", self.lib.pmd_port_start)
+
+    def rx_frames(self, count: int, timeout_ms: int = 1000, idle_ms: int = 0) -> List[dict]:
+        """Frames from every RX queue: {queue, len, hash, hash_type, errors, data (first bytes)}."""
+        out = self.ffi.new("struct pmd_rx_frame[]", max(count, 1))
+        got = self.ffi.new("uint32_t *")
+        self._call("rx_frames", self.lib.pmd_rx_frames, count, timeout_ms, idle_ms, out, got)
+        frames = []
+        for i in range(got[0]):
+            f = out[i]
+            n = min(f.len, len(f.data))
+            frames.append({"queue": f.queue, "len": f.len, "hash": f.hash,
+                           "hash_type": self.HASH_TYPES.get(f.hash_type, "other"), "errors": f.errors,
+                           "data": bytes(self.ffi.buffer(f.data, n))})
+        return frames
+
+    def tx_frames(self, frames: List[bytes], queue: int = 0, timeout_ms: int = 2000) -> None:
+        """Send these frames (bytes without FCS) on TX queue `queue`."""
+        lens = self.ffi.new("uint32_t[]", [len(f) for f in frames] or [0])
+        data = b"".join(frames)
+        self._call("tx_frames", self.lib.pmd_tx_frames, queue, data or self.ffi.NULL, lens, len(frames),
+                   timeout_ms)
+
 
 CSUM_MODES = {"good": 0, "bad_ip": 1, "bad_l4": 2, "nic": 3}
 L4_PROTOS = {"tcp": 6, "udp": 17}

@@ -152,6 +152,7 @@ struct pmd_port {
     int started;
     volatile int interrupted; /* set from another thread (request.c): the loops return -ECANCELED */
     uint64_t driver_state[8]; /* the driver's own words (igbvf: its mailbox state, last counter values) */
+    struct pmd_queues *queues; /* queues.c: NULL while the port has one RX and one TX queue */
 };
 
 /* request.c: -ECANCELED once pmd_port_interrupt was called (checked by every loop) */
@@ -199,6 +200,16 @@ struct pmd_driver_ops {
     int (*set_rx_mode)(struct pmd_port *port, uint32_t mode);
     int (*set_mac_filter)(struct pmd_port *port, uint32_t index, const uint8_t *mac);
     int (*set_mc_table)(struct pmd_port *port, const uint8_t *macs, uint32_t count);
+    /* Several queues and RSS (queues.c; NULL where the driver has one queue pair). The rings of
+     * port->queues exist; bring up queues 1.. and apply its RSS settings / stop or restart RX
+     * queue q / hand up to max completed frames of RX queue q with their descriptor's facts /
+     * queue one frame (<= PMD_BUF_SIZE) on TX queue q (1 queued, 0 no room) / start after stop,
+     * everything as configured before. */
+    int (*queues_apply)(struct pmd_port *port);
+    int (*rx_queue_enable)(struct pmd_port *port, uint32_t q, int on);
+    int (*rx_queue_burst)(struct pmd_port *port, uint32_t q, uint32_t max, struct pmd_rx_frame *out);
+    int (*tx_queue_frame)(struct pmd_port *port, uint32_t q, const uint8_t *frame, uint32_t len);
+    int (*start)(struct pmd_port *port);
     /* Offloads (packet_port.c; NULL: the driver has none). tx_offload: queue one frame
      * (one descriptor, len <= PMD_BUF_SIZE) with the offloads off asks for: 1 queued,
      * 0 no room, -errno. rx_meta: take the next completed frame (one descriptor) into
@@ -253,5 +264,27 @@ struct pmd_reg_map {
 int pmd_dump_map(struct pmd_port *port, const struct pmd_reg_map *map, struct pmd_named_reg *out, uint32_t max);
 int pmd_dump_put(struct pmd_named_reg *out, uint32_t max, uint32_t n, const char *name, const char *hw,
                  uint32_t offset, uint64_t value);
+
+/* ---- several queues per port, RSS (queues.c) ---- */
+#define PMD_RSS_KEY_BYTES 40
+#define PMD_RETA_ENTRIES 128
+struct pmd_queues {
+    uint32_t rx_count, tx_count;     /* queues in use, queue 0 (port->rx / port->tx) included */
+    struct pmd_ring_state rx[PMD_QUEUES_MAX], tx[PMD_QUEUES_MAX]; /* [0] unused: port->rx / port->tx */
+    struct pmd_dma dma;              /* the rings of queues 1.. */
+    uint32_t rx_stopped;             /* bit q: RX queue q stopped by pmd_port_rx_queue_enable */
+    uint32_t rss_fields;             /* enum pmd_rss_fields; 0: RSS off */
+    uint8_t key[PMD_RSS_KEY_BYTES];
+    uint8_t reta[PMD_RETA_ENTRIES];  /* queue of each redirection table entry */
+};
+static inline struct pmd_ring_state *pmd_rx_ring(struct pmd_port *port, uint32_t q)
+{
+    return q ? &port->queues->rx[q] : &port->rx;
+}
+static inline struct pmd_ring_state *pmd_tx_ring(struct pmd_port *port, uint32_t q)
+{
+    return q ? &port->queues->tx[q] : &port->tx;
+}
+void pmd_queues_free(struct pmd_port *port); /* pmd_port_close, after the device stopped */
 
 #endif

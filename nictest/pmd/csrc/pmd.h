@@ -348,6 +348,55 @@ int pmd_kernel_pingpong(const char *if_a, const char *if_b, const char *netns_b,
 int pmd_netns_enter(const char *name, int *saved_fd);
 int pmd_netns_leave(int saved_fd);
 
+/* ---- several queues, RSS, queue control (queues.c) -------------------------- */
+enum pmd_queue_limits {
+    PMD_QUEUES_MAX = 16,
+    PMD_RX_FRAME_BYTES = 128     /* bytes of each frame pmd_rx_frames keeps */
+};
+/* Which frames RSS hashes (over their addresses, and ports for TCP/UDP). */
+enum pmd_rss_fields {
+    PMD_RSS_IPV4 = 1,
+    PMD_RSS_IPV4_TCP = 2,
+    PMD_RSS_IPV4_UDP = 4
+};
+/* What the NIC says it hashed (pmd_rx_frame.hash_type). */
+enum pmd_rss_hash_type {
+    PMD_HASH_NONE = 0,
+    PMD_HASH_IPV4 = 1,
+    PMD_HASH_IPV4_TCP = 2,
+    PMD_HASH_IPV4_UDP = 3,
+    PMD_HASH_OTHER = 4
+};
+struct pmd_rx_frame {
+    uint32_t queue;              /* the RX queue it landed in */
+    uint32_t len;                /* frame bytes without FCS */
+    uint32_t hash;               /* the RSS hash of its descriptor */
+    uint32_t hash_type;          /* enum pmd_rss_hash_type */
+    uint32_t errors;             /* the descriptor's error bits; 0x80: it spanned descriptors */
+    uint8_t data[128];           /* its first PMD_RX_FRAME_BYTES bytes */
+};
+/* Use rx_queues RX and tx_queues TX queues (1 .. the model's, queue 0 included); the
+ * rings of the new ones take the size of queue 0's, at most 256. -ENOTSUP where the
+ * driver has one queue pair. Once only. */
+int pmd_port_setup_queues(struct pmd_port *port, uint32_t rx_queues, uint32_t tx_queues);
+int pmd_port_queue_count(struct pmd_port *port, uint32_t *rx_queues, uint32_t *tx_queues);
+/* RSS over `fields` (enum pmd_rss_fields; 0: off, every frame to queue 0) with the
+ * 40-byte Toeplitz key and the 128-entry redirection table (queue per entry, each below
+ * the RX queues in use). */
+int pmd_port_set_rss(struct pmd_port *port, uint32_t fields, const uint8_t *key, const uint8_t *reta);
+/* Stop (on 0) or restart RX queue q: a stopped queue takes no frames. */
+int pmd_port_rx_queue_enable(struct pmd_port *port, uint32_t queue, int on);
+/* Stop the port (RX and TX off) / start it again with everything configured before. */
+int pmd_port_stop(struct pmd_port *port);
+int pmd_port_start(struct pmd_port *port);
+/* Receive from every RX queue until `count` frames (any frames) or timeout_ms, and then
+ * idle_ms without one (0: stop at count); *got: frames in out[0 .. *got-1]. */
+int pmd_rx_frames(struct pmd_port *port, uint32_t count, uint32_t timeout_ms, uint32_t idle_ms,
+                  struct pmd_rx_frame *out, uint32_t *got);
+/* Send `count` frames given back to back in `frames` (lengths in lens, 14..PMD_BUF_SIZE
+ * bytes without FCS) on TX queue `queue`; waits up to timeout_ms for them to complete. */
+int pmd_tx_frames(struct pmd_port *port, uint32_t queue, const uint8_t *frames, const uint32_t *lens,
+                  uint32_t count, uint32_t timeout_ms);
 /* ---- IPv4 UDP/TCP test frames and per-frame offload metadata (packet.c, packet_port.c) ---- */
 /* A frame: Ethernet [+ 802.1Q tag] + IPv4 (20 B, no options) + UDP (8 B) or TCP (20 B)
  * + the NTPM test header in the L4 payload (magic "NTPM", seq u64 LE, payload length

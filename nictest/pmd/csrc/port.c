@@ -170,6 +170,7 @@ void pmd_port_close(struct pmd_port *port)
         for (int i = 0; i < PMD_MAX_EXTRA_MAPS; i++)
             if (port->extra[i].size)
                 dev->backend->unmap(dev, port->extra[i].iova, port->extra[i].size);
+    pmd_queues_free(port);
     pmd_dma_destroy(&port->dma);
     pmd_device_close(dev);
     free(port->rx.buf);

@@ -12,6 +12,7 @@
 #include "e1000_family.h"
 #include "igb_family.h"
 #include "igb_regs.h"
+#include "igb_queues.h"
 #include "igb_offload.h"
 
 #define RESET_TIMEOUT_MS 100
@@ -44,6 +45,13 @@ static int igb_stop(struct pmd_port *port)
     set_reg32(bar, IGB_RCTL, get_reg32(bar, IGB_RCTL) & ~IGB_RCTL_EN);
     int rc_tx = queue_disable(bar, IGB_TXDCTL(0), IGB_TXDCTL_ENABLE, "TXDCTL", 0);
     set_reg32(bar, IGB_TCTL, get_reg32(bar, IGB_TCTL) & ~IGB_TCTL_EN);
+    for (uint32_t q = 1; port->queues && q < IGB_NUM_QUEUES; q++) { /* igb_queues.c's queues */
+        int rc_q = queue_disable(bar, IGB_RXDCTL(q), IGB_RXDCTL_ENABLE, "RXDCTL", q);
+        if (rc_q == 0)
+            rc_q = queue_disable(bar, IGB_TXDCTL(q), IGB_TXDCTL_ENABLE, "TXDCTL", q);
+        if (rc_q < 0 && rc_rx == 0)
+            rc_rx = rc_q;
+    }
     set_reg32(bar, IGB_IMC, 0xFFFFFFFFu);
     set_reg32(bar, IGB_EIMC, 0xFFFFFFFFu);
     (void)get_reg32(bar, IGB_STATUS); /* flush posted writes */
@@ -151,7 +159,24 @@ static int igb_init(struct pmd_port *port)
     if (rctl != IGB_RCTL_VALUE || (tctl & IGB_TCTL_MASK) != IGB_TCTL_VALUE)
         return pmd_fail(EIO, "RCTL/TCTL read back 0x%08x/0x%08x, wrote 0x%08x/0x%08x", rctl, tctl,
                         IGB_RCTL_VALUE, IGB_TCTL_VALUE);
+    if ((rc = igb_queues_apply(port)) < 0) /* several queues, RSS: as configured (none: nothing) */
+        return rc;
     port->started = 1;
+    return 0;
+}
+
+/* After igb_stop: everything as it was; the rings restart empty. Filter entries, the
+ * multicast table and RSS are kept by the registers or re-applied; RCTL's filter mode and
+ * long-packet bits (which igb_init rewrites) are carried over. */
+#define IGB_RCTL_KEEP (IGB_RCTL_UPE | IGB_RCTL_MPE | IGB_RCTL_BAM | IGB_RCTL_LPE)
+static int igb_start(struct pmd_port *port)
+{
+    volatile uint8_t *bar = port->regs;
+    uint32_t keep = get_reg32(bar, IGB_RCTL) & IGB_RCTL_KEEP;
+    int rc = igb_init(port);
+    if (rc < 0)
+        return rc;
+    set_reg32(bar, IGB_RCTL, (get_reg32(bar, IGB_RCTL) & ~IGB_RCTL_KEEP) | keep);
     return 0;
 }
 
@@ -277,6 +302,11 @@ static const struct pmd_driver_ops igb_ops = {
     .dump = igb_dump,
     .tx_chain = igb_tx_chain,
     .set_max_frame = igb_set_max_frame,
+    .queues_apply = igb_queues_apply,
+    .rx_queue_enable = igb_rx_queue_enable,
+    .rx_queue_burst = igb_rx_queue_burst,
+    .tx_queue_frame = igb_tx_queue_frame,
+    .start = igb_start,
     IGB_OFFLOAD_OPS,
 };
 
@@ -293,5 +323,5 @@ const struct pmd_board pmd_board_igb_82576 = {
     .resets = 1u << PMD_RESET_NONE | 1u << PMD_RESET_DEVICE,
     .flags = PMD_BOARD_HAS_MSI | PMD_BOARD_HAS_MSIX | PMD_BOARD_PCIE | PMD_BOARD_HAS_JUMBO,
     .mac_filters = 24,       /* RAL/RAH[0-15] and [16-23] (Linux E1000_RAR_ENTRIES_82576) */
-    .features = "mtu stats filters reset vlan checksum",
+    .features = "mtu stats filters reset vlan checksum rss queue_control",
 };

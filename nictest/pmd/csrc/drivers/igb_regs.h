@@ -157,6 +157,23 @@ _Static_assert(sizeof(union igb_adv_tx_desc) == 16, "advanced TX descriptor is 1
 _Static_assert(__builtin_offsetof(union igb_adv_rx_desc, wb.status_error) == 8, "RX status at byte 8");
 _Static_assert(__builtin_offsetof(union igb_adv_rx_desc, wb.length) == 12, "RX length at byte 12");
 _Static_assert(__builtin_offsetof(union igb_adv_tx_desc, wb.status) == 12, "TX status at byte 12");
+/* Several queues and RSS (7.1.2.8, 8.10): MRQC.MRQE = RSS, hash fields, the 40-byte key in
+ * RSSRK0-9 (byte i in register i / 4, bits 8 * (i % 4)), the 128-entry redirection table in
+ * RETA0-31 (entry i in register i / 4, byte i % 4; 82576 without VFs: the queue number).
+ * RXCSUM.PCSD: the descriptor's dword 1 holds the RSS hash (not the IP id / checksum). */
+#define IGB_MRQC_MRQE_RSS        0x2u
+#define IGB_MRQC_RSS_FIELD_IPV4_TCP (1u << 16)
+#define IGB_MRQC_RSS_FIELD_IPV4     (1u << 17)
+#define IGB_MRQC_RSS_FIELD_IPV4_UDP (1u << 22)
+#define IGB_RSSRK(n)    (0x05C80u + 4u * (n))
+#define IGB_RETA(n)     (0x05C00u + 4u * (n))
+#define IGB_RSSRK_REGS  10
+#define IGB_RETA_REGS   32
+/* RSS type in the advanced RX descriptor's pkt_info bits 3:0 (7.1.5.2) */
+#define IGB_RXD_RSSTYPE_MASK     0xFu
+#define IGB_RXD_RSSTYPE_IPV4_TCP 0x1u
+#define IGB_RXD_RSSTYPE_IPV4     0x2u
+#define IGB_RXD_RSSTYPE_IPV4_UDP 0x7u
 
 /* VLAN and checksum offloads (8.2.1, 8.10, 7.1.5, 7.2.2.2; drivers/igb_offload.c) */
 #define IGB_CTRL_VME    (1u << 30)  /* VLAN mode: strip 802.1Q tags on RX (VP + tag in the descriptor) */

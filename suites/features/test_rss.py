@@ -1,0 +1,38 @@
+"""Feature `rss`: with several RX queues (the profile's "queues", at most 4 used) and RSS over
+IPv4, IPv4/TCP and IPv4/UDP, the hash the NIC reports for each frame is the Toeplitz hash of
+its tuple under the programmed key (computed here, in software), each frame lands on the queue
+the redirection table names for that hash, and a new key and table take effect.
+Frames: IPv4 UDP/TCP test frames with varied tuples, sent by the peer."""
+from __future__ import annotations
+
+import pytest
+
+from fixtures.rss import SPEC_KEY, flows, random_key, spread_table
+from fixtures.rss_checks import check_placement, queue_count, send_and_collect, set_rss, setup
+
+pytestmark = [pytest.mark.lab, pytest.mark.datapath, pytest.mark.destructive]
+
+FLOWS = 24
+
+
+@pytest.mark.nic_feature("rss", needs=("pmd", "peer"))
+def test_hash_and_queue_follow_key_and_table(feature, pair, nic_profile):
+    n = queue_count(nic_profile)
+    feature.expect(n > 1, f"the profile promises {n} RX queue(s): RSS needs several")
+    dst = pair.port.info["mac"]
+    key, reta = SPEC_KEY, spread_table(n)
+    setup(pair, n, key, reta)
+    batch = flows(FLOWS, dst, seed=1, seq_start=1000)
+    got = send_and_collect(pair, batch)
+    check_placement(feature, batch, got, key, reta, "first key and table")
+    used = {f["queue"] for f in got.values()}
+    feature.expect(len(used) > 1, f"{FLOWS} flows all landed on queue(s) {sorted(used)}")
+
+    key2, reta2 = random_key(7), spread_table(n, shift=1)[::-1]
+    set_rss(pair, key2, reta2)
+    batch2 = flows(FLOWS, dst, seed=2, seq_start=2000)
+    got2 = send_and_collect(pair, batch2)
+    check_placement(feature, batch2, got2, key2, reta2, "after the new key and table")
+    # the first flows again: the new key and table decide now, not the old ones
+    again = [dict(f, seq=f["seq"] + 5000) for f in batch]
+    check_placement(feature, again, send_and_collect(pair, again), key2, reta2, "old flows, new key and table")
