@@ -108,4 +108,35 @@
 #define E1000_TXD_CMD_IFCS 0x02
 #define E1000_TXD_CMD_RS   0x08
 #define E1000_TXD_STAT_DD  0x01
+
+/* VLAN and checksum offloads (8254x SDM 3.2.x, 3.3.x, 13.x; legacy_offload.c) */
+#define E1000_CTRL_VME  (1u << 30)  /* VLAN mode: strip tags on RX; TX inserts tags (VLE) only with it */
+#define E1000_VET       0x00038     /* VLAN Ether Type */
+#define E1000_VET_8021Q 0x8100u
+#define E1000_VFTA(n)   (0x05600u + 4u * (n))  /* VLAN filter table: bit VID % 32 of entry VID / 32 */
+#define E1000_VFTA_ENTRIES 128
+#define E1000_RCTL_VFE  (1u << 18)  /* VLAN filter enable */
+#define E1000_RXCSUM_IPOFLD (1u << 8)
+#define E1000_RXCSUM_TUOFLD (1u << 9)
+/* Legacy RX descriptor status / errors bytes */
+#define E1000_RXD_STAT_VP    0x08   /* 802.1Q tag stripped into special */
+#define E1000_RXD_STAT_UDPCS 0x10   /* UDP checksum checked (82571 and later) */
+#define E1000_RXD_STAT_TCPCS 0x20   /* TCP/UDP checksum checked */
+#define E1000_RXD_STAT_IPCS  0x40   /* IPv4 checksum checked */
+#define E1000_RXD_ERR_TCPE   0x20   /* TCP/UDP checksum wrong */
+#define E1000_RXD_ERR_IPE    0x40   /* IPv4 checksum wrong */
+#define E1000_TXD_CMD_VLE    0x40   /* legacy cmd: insert special as an 802.1Q tag */
+/* TCP/IP context descriptor and extended data descriptor (3.3.6, 3.3.7): dword 2 / 3 */
+#define E1000_TXD_DTYP_CTXT  0x00000000u
+#define E1000_TXD_DTYP_DATA  0x00100000u
+#define E1000_TXD_CMD_TCP    0x01000000u  /* context TUCMD: TCP (else UDP) */
+#define E1000_TXD_CMD_IP     0x02000000u  /* context TUCMD: IPv4 */
+#define E1000_TXD_DCMD_EOP   0x01000000u
+#define E1000_TXD_DCMD_IFCS  0x02000000u
+#define E1000_TXD_DCMD_RS    0x08000000u
+#define E1000_TXD_DCMD_DEXT  0x20000000u
+#define E1000_TXD_DCMD_VLE   0x40000000u
+#define E1000_TXD_POPTS_IXSM 0x00000100u  /* data dword 3: insert the IPv4 checksum */
+#define E1000_TXD_POPTS_TXSM 0x00000200u  /* data dword 3: insert the TCP/UDP checksum */
+#define E1000_TXD_SPECIAL_SHIFT 16
 #endif

@@ -8,6 +8,7 @@
 #include "../regs.h"
 #include "e1000_regs.h"
 #include "legacy.h"
+#include "legacy_offload.h"
 
 #define RESET_TIMEOUT_MS 100
 #define STOP_SETTLE_US 2000
@@ -56,6 +57,7 @@ void legacy_quiesce(struct pmd_port *port)
     set_reg32(bar, E1000_CTRL, (get_reg32(bar, E1000_CTRL) | E1000_CTRL_SLU) & ~E1000_CTRL_RST);
     /* Plain checksum field, no delay timers. */
     set_reg32(bar, E1000_RXCSUM, 0);
+    legacy_offload_reset(bar); /* no VLAN mode / filter (CTRL.VME, VFTA): what a previous user set */
     set_reg32(bar, E1000_RDTR, 0);
     set_reg32(bar, E1000_RADV, 0);
     set_reg32(bar, E1000_TIDV, 0);
