@@ -199,6 +199,11 @@ struct pmd_driver_ops {
     int (*set_rx_mode)(struct pmd_port *port, uint32_t mode);
     int (*set_mac_filter)(struct pmd_port *port, uint32_t index, const uint8_t *mac);
     int (*set_mc_table)(struct pmd_port *port, const uint8_t *macs, uint32_t count);
+    /* Interrupts (irq.c; NULL: the driver only polls). */
+    int (*irq_enable)(struct pmd_port *port, uint32_t rx_vector, uint32_t other_vector);
+    int (*irq_mask)(struct pmd_port *port, int masked);
+    int (*irq_ack)(struct pmd_port *port, uint32_t *causes);
+    void (*irq_disable)(struct pmd_port *port);
 };
 
 /* Per-model facts (Linux: struct e1000_info behind pci_device_id.driver_data). */
