@@ -4,9 +4,14 @@ Each vector of the MSI-X index gets an eventfd (VFIO_DEVICE_SET_IRQS); how many 
 there are is the profile's capabilities.msix.table_size, and VFIO must offer that many.
 Checked: a software trigger of each vector reaches its eventfd and no other; a frame from
 the peer raises the RX vector the driver routed queue 0 to; while the device masks the
-vector nothing arrives and the pending interrupt arrives once unmasked; a frame whose
-write into memory the IOMMU blocks raises no interrupt. Only under VFIO: UIO has no
-per-vector eventfds (not testable there).
+vector nothing arrives and the pending interrupt arrives once unmasked. Only under VFIO:
+UIO has no per-vector eventfds (not testable there).
+
+Not here: "no interrupt for a DMA the IOMMU blocked". Pointing the next RX buffer at a
+never-mapped IOVA (as suites/test_iommu.py does) blocks the frame's write, but the
+descriptor write-back goes to mapped memory and completes, so the RX vector fires (seen
+on QEMU's 82576: one interrupt). A device cannot know a posted write was blocked; a check
+needs a blocked read (descriptor fetch) instead.
 """
 from __future__ import annotations
 
@@ -21,7 +26,6 @@ pytestmark = [pytest.mark.lab, pytest.mark.datapath, pytest.mark.destructive]
 RX_VECTOR = 0
 WAIT_MS = 3000                # an emulated NIC in a TCG guest may take a while
 QUIET_MS = 1000               # how long "nothing arrives" is watched once the frame is in
-NEVER_MAPPED_IOVA = 0x7F000000  # far from the PMD's IOVAs (see suites/test_iommu.py)
 
 
 @pytest.fixture
@@ -94,15 +98,3 @@ def test_masked_vector_stays_quiet_and_fires_once_unmasked(feature, pair, msix):
     got = port.call("pmd_irq_wait", vector=msix["rx"], timeout_ms=WAIT_MS)
     feature.expect(got["count"] >= 1, f"the RX interrupt held while masked did not arrive within {WAIT_MS} ms "
                                       f"of unmasking vector {msix['rx']}")
-
-
-@pytest.mark.nic_feature("interrupts", needs=("pmd", "peer"))
-def test_no_interrupt_for_a_frame_the_iommu_blocked(feature, pair, msix):
-    port = pair.port
-    _enable(pair, msix)
-    port.call("iso_rx_point", bus=NEVER_MAPPED_IOVA)
-    send(pair.peer, port.info["mac"], 1, 64, 3)
-    got = port.call("pmd_irq_wait", vector=msix["rx"], timeout_ms=WAIT_MS)
-    port.call("pmd_rx", count=1, timeout_ms=WAIT_MS)   # puts the ring's own buffer back
-    feature.expect(got["count"] == 0, f"RX vector {msix['rx']} fired ({got['count']}) for a frame whose write to "
-                                      f"IOVA {NEVER_MAPPED_IOVA:#x} (never mapped) the IOMMU blocked")
