@@ -135,5 +135,6 @@ def pmd_irq_ack(agent, port) -> dict:
 
 @op("pmd_irq_teardown", port=int)
 def pmd_irq_teardown(agent, port) -> dict:
+    ports(agent).get(port)   # StateError for a port that is not open (its close tore them down)
     irqs(agent).forget(port)
     return {"port": port}
