@@ -87,6 +87,7 @@ def irqs(agent) -> Irqs:
 @op("pmd_irq_setup", port=int, index=str, count=int)
 def pmd_irq_setup(agent, port, index="msix", count=1) -> dict:
     """One eventfd per vector 0..count-1 of VFIO IRQ index `index` (intx, msi, msix)."""
+    ports(agent).get(port)   # a port that is not open: StateError before anything else
     if index not in INDEXES:
         raise ValueError(f"index {index!r}: use one of {', '.join(INDEXES)}")
     irqs(agent).setup(port, INDEXES[index], count)
