@@ -109,6 +109,16 @@ class Host(ABC):
         None: as fast as the sender goes)."""
         return self.spec.kernel_rx_pps
 
+    # --- links driven from outside (the link feature suite) ---------------------
+    def link_control_reason(self, address: str) -> str | None:
+        """None when this host can take the link of NIC `address` down and up from outside
+        (set_link); otherwise why it cannot. A real host's cable is not nictest's to pull."""
+        return f"{self.name} cannot drive links from outside (the cable of {address} is not under nictest's control)"
+
+    def set_link(self, address: str, up: bool) -> None:
+        """Take the link of NIC `address` down (up False) or back up, from outside the NIC."""
+        raise errors.PrerequisiteMissing(self.link_control_reason(address) or f"{self.name}: set_link unsupported")
+
     # --- public API ---------------------------------------------------------
     def start(self) -> dict:
         """Start the agent if it is not running; returns its hello reply."""

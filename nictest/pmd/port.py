@@ -369,6 +369,29 @@ class Port(_Handle):
             if self._handle is not None:
                 self.lib.pmd_port_interrupt(self._handle)
 
+    # --- interrupts through VFIO (irq.c) -------------------------------------
+    def irq_eventfds(self, index: int, fds: List[int]) -> None:
+        """Eventfd i is signalled when vector i of VFIO IRQ index `index` fires (VFIO only)."""
+        arr = self.ffi.new("int32_t[]", list(fds))
+        self._call("irq_eventfds", self.lib.pmd_port_irq_eventfds, index, arr, len(fds))
+
+    def irq_disable(self, index: int) -> None:
+        self._call("irq_disable", self.lib.pmd_port_irq_disable, index)
+
+    def irq_trigger(self, index: int, vector: int) -> None:
+        self._call("irq_trigger", self.lib.pmd_port_irq_trigger, index, vector)
+
+    def irq_enable(self, rx_vector: int, other_vector: int) -> None:
+        self._call("irq_enable", self.lib.pmd_port_irq_enable, rx_vector, other_vector)
+
+    def irq_mask(self, masked: bool) -> None:
+        self._call("irq_mask", self.lib.pmd_port_irq_mask, 1 if masked else 0)
+
+    def irq_ack(self) -> int:
+        causes = self.ffi.new("uint32_t *")
+        self._call("irq_ack", self.lib.pmd_port_irq_ack, causes)
+        return causes[0]
+
     def reg_read(self, offset: int) -> int:
         value = self.ffi.new("uint32_t *")
         self._call("reg_read", self.lib.pmd_reg_read, offset, value)

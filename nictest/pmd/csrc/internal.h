@@ -218,6 +218,11 @@ struct pmd_driver_ops {
     int (*rx_meta)(struct pmd_port *port, struct pmd_rx_meta *m, uint8_t *buf, uint32_t cap);
     int (*set_vlan)(struct pmd_port *port, const struct pmd_vlan_config *cfg);
     int (*set_rx_csum)(struct pmd_port *port, uint32_t ip, uint32_t l4);
+    /* Interrupts (irq.c; NULL: the driver only polls). */
+    int (*irq_enable)(struct pmd_port *port, uint32_t rx_vector, uint32_t other_vector);
+    int (*irq_mask)(struct pmd_port *port, int masked);
+    int (*irq_ack)(struct pmd_port *port, uint32_t *causes);
+    void (*irq_disable)(struct pmd_port *port);
 };
 
 /* Per-model facts (Linux: struct e1000_info behind pci_device_id.driver_data). */

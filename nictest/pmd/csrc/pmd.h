@@ -210,6 +210,22 @@ int pmd_device_request_eventfd(struct pmd_device *dev, int eventfd);
 /* From any thread: the loop running on the port (and every later one) returns -ECANCELED. */
 void pmd_port_interrupt(struct pmd_port *port);
 
+/* ---- interrupts through VFIO (irq.c) ---------------------------------------- */
+/* VFIO only. Eventfd i is signalled when vector i of IRQ index `index` (VFIO_PCI_*_IRQ_INDEX:
+ * INTx 0, MSI 1, MSI-X 2) fires; count <= the index's count. Enables that interrupt mode. */
+int pmd_port_irq_eventfds(struct pmd_port *port, uint32_t index, const int32_t *fds, uint32_t count);
+/* The device raises nothing any more (the driver's masks) and the index is torn down. */
+int pmd_port_irq_disable(struct pmd_port *port, uint32_t index);
+/* Software trigger of one vector (VFIO_IRQ_SET_DATA_NONE | ACTION_TRIGGER). */
+int pmd_port_irq_trigger(struct pmd_port *port, uint32_t index, uint32_t vector);
+/* The driver routes RX queue 0 completions to rx_vector and the other causes (link status
+ * change) to other_vector, no throttling, and unmasks them; -EOPNOTSUPP if it cannot. */
+int pmd_port_irq_enable(struct pmd_port *port, uint32_t rx_vector, uint32_t other_vector);
+/* Device-side mask (1) / unmask (0) of the enabled vectors; causes stay pending while masked. */
+int pmd_port_irq_mask(struct pmd_port *port, int masked);
+/* Read (and clear) the interrupt causes register; *causes its value. */
+int pmd_port_irq_ack(struct pmd_port *port, uint32_t *causes);
+
 /* ---- errors -------------------------------------------------------------- */
 const char *pmd_last_error(void);
 

@@ -284,6 +284,61 @@ static int igb_dump(struct pmd_port *port, struct pmd_named_reg *out, uint32_t m
     return pmd_dump_put(out, max, (uint32_t)n, "mac address valid", "RAH0.AV", IGB_RAH0, !!(rah & IGB_RAH_AV));
 }
 
+/* ---- interrupts (MSI-X mode, datasheet 7.3) ----
+ * GPIE.Multiple_MSIX: EICR bit n is MSI-X vector n. IVAR0 bits 7:0 give RX queue 0 its
+ * vector, IVAR_MISC bits 15:8 the "other" causes (ICR: link status change); EIAC clears a
+ * vector's EICR bit once its message is sent, so the next completion raises it again;
+ * no auto mask (EIAM 0, GPIE.EIAME 0): masking is EIMC/EIMS only. */
+#define IGB_IRQ_MASK_WORD 7   /* driver_state: the EIMS bits enabled by igb_irq_enable */
+
+static int igb_irq_enable(struct pmd_port *port, uint32_t rx_vector, uint32_t other_vector)
+{
+    volatile uint8_t *bar = port->regs;
+    if (rx_vector >= port->board->msix_vectors || other_vector >= port->board->msix_vectors)
+        return pmd_fail(EINVAL, "vectors %u/%u: the 82576 has %u MSI-X vectors", rx_vector, other_vector,
+                        port->board->msix_vectors);
+    uint32_t mask = 1u << rx_vector | 1u << other_vector;
+    set_reg32(bar, IGB_EIMC, 0xFFFFFFFFu);
+    set_reg32(bar, IGB_GPIE, IGB_GPIE_MSIX_MODE | IGB_GPIE_PBA | IGB_GPIE_NSICR);
+    set_reg32(bar, IGB_IVAR0, (get_reg32(bar, IGB_IVAR0) & ~0xFFu) | IGB_IVAR_VALID | rx_vector);
+    set_reg32(bar, IGB_IVAR_MISC, (get_reg32(bar, IGB_IVAR_MISC) & ~(0xFFu << IGB_IVAR_MISC_OTHER_SHIFT)) |
+                                      (IGB_IVAR_VALID | other_vector) << IGB_IVAR_MISC_OTHER_SHIFT);
+    set_reg32(bar, IGB_EITR(rx_vector), 0);
+    set_reg32(bar, IGB_EITR(other_vector), 0);
+    set_reg32(bar, IGB_EIAC, mask);
+    set_reg32(bar, IGB_EIAM, 0);
+    set_reg32(bar, IGB_EICR, 0xFFFFFFFFu);     /* nothing stale pending */
+    (void)get_reg32(bar, IGB_ICR);
+    set_reg32(bar, IGB_IMS, IGB_ICR_LSC);
+    set_reg32(bar, IGB_EIMS, mask);
+    port->driver_state[IGB_IRQ_MASK_WORD] = mask;
+    uint32_t gpie = get_reg32(bar, IGB_GPIE), eims = get_reg32(bar, IGB_EIMS);
+    if (!(gpie & IGB_GPIE_MSIX_MODE) || (eims & mask) != mask)
+        return pmd_fail(EIO, "GPIE/EIMS read back 0x%08x/0x%08x after enabling vectors 0x%x in MSI-X mode", gpie,
+                        eims, mask);
+    return 0;
+}
+
+static int igb_irq_mask(struct pmd_port *port, int masked)
+{
+    uint32_t mask = (uint32_t)port->driver_state[IGB_IRQ_MASK_WORD];
+    set_reg32(port->regs, masked ? IGB_EIMC : IGB_EIMS, mask);
+    (void)get_reg32(port->regs, IGB_STATUS); /* flush */
+    return 0;
+}
+
+static int igb_irq_ack(struct pmd_port *port, uint32_t *causes)
+{
+    *causes = get_reg32(port->regs, IGB_ICR);
+    return 0;
+}
+
+static void igb_irq_disable(struct pmd_port *port)
+{
+    mask_interrupts(port->regs);
+    port->driver_state[IGB_IRQ_MASK_WORD] = 0;
+}
+
 static const struct pmd_driver_ops igb_ops = {
     .name = "igb",
     .rx_desc_size = sizeof(union igb_adv_rx_desc),
@@ -308,6 +363,10 @@ static const struct pmd_driver_ops igb_ops = {
     .tx_queue_frame = igb_tx_queue_frame,
     .start = igb_start,
     IGB_OFFLOAD_OPS,
+    .irq_enable = igb_irq_enable,
+    .irq_mask = igb_irq_mask,
+    .irq_ack = igb_irq_ack,
+    .irq_disable = igb_irq_disable,
 };
 
 /* Linux igb, 82576: 16 RX/TX queues, MSI-X with 10 vectors, jumbo frames up to
@@ -323,5 +382,5 @@ const struct pmd_board pmd_board_igb_82576 = {
     .resets = 1u << PMD_RESET_NONE | 1u << PMD_RESET_DEVICE,
     .flags = PMD_BOARD_HAS_MSI | PMD_BOARD_HAS_MSIX | PMD_BOARD_PCIE | PMD_BOARD_HAS_JUMBO,
     .mac_filters = 24,       /* RAL/RAH[0-15] and [16-23] (Linux E1000_RAR_ENTRIES_82576) */
-    .features = "mtu stats filters reset vlan checksum rss queue_control",
+    .features = "mtu stats filters reset vlan checksum rss queue_control interrupts link",
 };

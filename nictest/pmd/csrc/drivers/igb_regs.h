@@ -45,6 +45,19 @@
 #define IGB_EIMS        0x01524  /* Extended Interrupt Mask Set/Read */
 #define IGB_EIMC        0x01528  /* Extended Interrupt Mask Clear */
 #define IGB_EIAC        0x0152C  /* Extended Interrupt Auto Clear */
+/* MSI-X mode (8.8, 7.3): causes go to vectors through IVAR; EICR bit n is vector n */
+#define IGB_EICS        0x01520  /* Extended Interrupt Cause Set */
+#define IGB_EIAM        0x01530  /* Extended Interrupt Auto Mask enable */
+#define IGB_EICR        0x01580  /* Extended Interrupt Cause Read */
+#define IGB_EITR(n)     (0x01680u + 4u * (n))  /* interrupt throttling; 0: none */
+#define IGB_IVAR0       0x01700  /* queue 0-7 RX/TX vector allocation: RX0 in bits 7:0 */
+#define IGB_IVAR_MISC   0x01740  /* other causes (link...) in bits 15:8 */
+#define IGB_IVAR_VALID  0x80u
+#define IGB_IVAR_MISC_OTHER_SHIFT 8
+#define IGB_GPIE_NSICR  (1u << 0)   /* ICR cleared on read (no auto mask needed) */
+#define IGB_GPIE_MSIX_MODE (1u << 4) /* Multiple_MSIX: one vector per EICR bit */
+#define IGB_GPIE_PBA    (1u << 31)  /* PBA support */
+#define IGB_ICR_LSC     (1u << 2)   /* link status change */
 
 /* Receive (8.10) */
 #define IGB_RCTL        0x00100
