@@ -27,6 +27,9 @@ FEATURE_PARAMS = {
     "mtu": {"max_frame": int, "oversize_counted": bool},
     "filters": {"unicast_entries": int},       # exact unicast address filters, the primary included
     "stats": {"octets_include_fcs": bool},     # byte counters count the 4-byte FCS of each frame
+    # self_test (default true): the kernel driver's offline self-test (ethtool -t offline) passes; false where
+    # the sample fails it (it is still run, recorded and attached)
+    "kernel_path": {"self_test": bool},
 }
 FEATURE_PARAMS_REQUIRED = {"mtu": ("max_frame",), "filters": ("unicast_entries",),
                            "stats": ("octets_include_fcs",)}
