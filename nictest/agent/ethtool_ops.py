@@ -6,9 +6,9 @@ and -g (current and maximum) come with the raw output, which the suites attach a
 """
 from __future__ import annotations
 
-import subprocess
 from typing import Dict
 
+from nictest.agent import commands
 from nictest.agent.net_ops import ip, netdev_name
 from nictest.agent.ops import op
 from nictest.errors import RefusedError
@@ -17,11 +17,7 @@ QUERIES = {"i": "-i", "k": "-k", "l": "-l", "g": "-g", "d": "-d", "e": "-e"}
 
 
 def run(argv: list, timeout: float = 60) -> dict:
-    try:
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    except FileNotFoundError:
-        return {"argv": argv, "rc": 127, "stdout": "", "stderr": f"{argv[0]}: not installed"}
-    return {"argv": argv, "rc": p.returncode, "stdout": p.stdout, "stderr": p.stderr}
+    return commands.run(argv, timeout)
 
 
 def parse_features(text: str) -> Dict[str, dict]:

@@ -27,6 +27,7 @@ from typing import Dict, Tuple
 from nictest.agent.jobs import Jobs
 from nictest.agent.net_ops import ip, link_flags
 from nictest.agent.netns import namespaces
+from nictest.agent import commands
 from nictest.agent.ops import op
 from nictest.agent.ports import ports
 from nictest.agent.service import Service
@@ -66,11 +67,7 @@ class Probes(Service):
 
 
 def _run(argv: list, timeout: float = 15) -> dict:
-    try:
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    except FileNotFoundError:
-        return {"argv": argv, "rc": 127, "stdout": "", "stderr": f"{argv[0]}: not installed"}
-    return {"argv": argv, "rc": p.returncode, "stdout": p.stdout, "stderr": p.stderr}
+    return commands.run(argv, timeout)
 
 
 # --- kernel log ---------------------------------------------------------------
@@ -182,10 +179,10 @@ def iso_tx_from(agent, port, bus, size=128) -> dict:
 
 @op("iso_reset", port=int, kind=str)
 def iso_reset(agent, port, kind="vfio") -> dict:
+    from nictest.agent.reset_ops import timed_reset
+
     p = ports(agent).get(port)
-    started = time.monotonic()
-    p.reset(kind)
-    return {"kind": kind, "seconds": round(time.monotonic() - started, 4), "registers": p.registers()}
+    return {**timed_reset(p, kind), "registers": p.registers()}
 
 
 @op("iso_reg", port=int, offset=int, value=int)

@@ -9,9 +9,14 @@ from nictest.agent.ops import op
 from nictest.agent.ports import ports
 
 
+def timed_reset(p, kind: str) -> dict:
+    """Reset and re-initialise port `p`: {kind, seconds}."""
+    started = time.monotonic()
+    p.reset(kind)
+    return {"kind": kind, "seconds": round(time.monotonic() - started, 4)}
+
+
 @op("pmd_reset", port=int, kind=str)
 def pmd_reset(agent, port, kind="vfio") -> dict:
     p = ports(agent).get(port)
-    started = time.monotonic()
-    p.reset(kind)
-    return {"kind": kind, "seconds": round(time.monotonic() - started, 4), "register_dump": p.register_dump()}
+    return {**timed_reset(p, kind), "register_dump": p.register_dump()}
