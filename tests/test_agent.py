@@ -266,7 +266,8 @@ def test_local_host_close_ends_agent_with_status_0(local_host):
 
 def test_signal_agent_with_sigkill_returns_once_the_agent_has_exited():
     """A crash test reads the journal right after the kill: by then the agent's files (its
-    locks) must be closed, so the op waits for the exit (gone, or a zombie)."""
+    locks) must be closed, so the op waits for the exit (gone, or a zombie with no thread
+    left but its leader: the files close with the last thread)."""
     import signal
     import subprocess
     import sys
@@ -276,7 +277,10 @@ def test_signal_agent_with_sigkill_returns_once_the_agent_has_exited():
 
     import time
 
-    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "nictest.agent"])
+    threaded = ("import threading, time\n"
+                "for _ in range(8): threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
+                "time.sleep(60)")
+    victim = subprocess.Popen([sys.executable, "-c", threaded, "nictest.agent"])
     deadline = time.monotonic() + 10
     while b"nictest.agent" not in open(f"/proc/{victim.pid}/cmdline", "rb").read().split(b"\0"):
         assert time.monotonic() < deadline, "the stand-in agent never started"
@@ -287,6 +291,7 @@ def test_signal_agent_with_sigkill_returns_once_the_agent_has_exited():
         assert reply["exited"] is True
         with open(f"/proc/{victim.pid}/stat", "rb") as handle:  # not reaped yet: a zombie
             assert handle.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+        assert os.listdir(f"/proc/{victim.pid}/task") == [str(victim.pid)]
     finally:
         victim.kill()
         victim.wait()

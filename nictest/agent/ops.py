@@ -182,15 +182,19 @@ KILL_WAIT = 10.0  # seconds a SIGKILLed agent may take to exit (a loaded TCG gue
 
 
 def _exited(pid: int, timeout: float) -> bool:
-    """True once `pid` has exited (gone, or a zombie: its files, so its locks, are released).
-    A crash test reads the journal right after the kill: it must see the entry stale."""
+    """True once `pid` has exited and released its files, so its locks: gone, or a zombie
+    whose other threads are gone too. A multi-threaded process's leader shows "Z" while its
+    threads are still being torn down, and the files (the flocks) close with the last
+    thread; a crash test reads the journal right after the kill and must see the entry stale."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             with open(f"/proc/{pid}/stat", "rb") as handle:
                 state = handle.read().rsplit(b")", 1)[1].split()[0]
+            threads = os.listdir(f"/proc/{pid}/task")
         except (OSError, IndexError):
             return True
-        if state in (b"Z", b"X") or time.monotonic() >= deadline:
-            return state in (b"Z", b"X")
+        done = state in (b"Z", b"X") and all(t == str(pid) for t in threads)
+        if done or time.monotonic() >= deadline:
+            return done
         time.sleep(0.05)

@@ -147,10 +147,31 @@ class Scenario:
 
 @pytest.fixture
 def scenario(request, host, record_property):
-    """scenario(name, address) -> Scenario; the NIC is snapshotted at once."""
+    """scenario(name, address) -> Scenario; the NIC is snapshotted at once. A scenario that
+    failed half-way may leave its NIC bound with a journal entry: teardown gives it back (as
+    the next session would) so the failure stays this test's and not every later test's."""
+    made: list = []
+
     def make(name: str, address: str) -> Scenario:
-        return Scenario(name, host, address, record_property)
-    return make
+        made.append(Scenario(name, host, address, record_property))
+        return made[-1]
+    yield make
+    left = [s.address for s in made if journal_entries(host, s.address)]
+    if left:
+        give_back_left_overs(host, left)
+
+
+def give_back_left_overs(host, addresses: list, wait: float = RECOVERY_BOUND) -> None:
+    """Restore what a failed scenario left on `addresses`: wait for entries another (dying)
+    agent still holds to go stale, then replay them from a new session; raise if any stays."""
+    deadline = time.monotonic() + wait
+    while any(e.endswith("(held)") for a in addresses for e in journal_entries(host, a)):
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
+    replayed_by_next_session(host)
+    still = [e for a in addresses for e in journal_entries(host, a)]
+    assert not still, f"teardown could not give back what the scenario left: {still}"
 
 
 @pytest.fixture

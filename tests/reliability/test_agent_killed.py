@@ -28,7 +28,8 @@ def bind_and_kill_agent(host, address: str, driver: str) -> None:
         holder.call("bind", address=address, driver=driver, allow_uio=True)
         agent_pid = holder.call("session", allowed=list(host.spec.nics or []) or None,
                                 controller="reliability: agent SIGKILL")["pid"]
-        host.call("signal_agent", pid=agent_pid, signal=int(signal.SIGKILL))
+        killed = host.call("signal_agent", pid=agent_pid, signal=int(signal.SIGKILL))
+        assert killed["exited"], f"the SIGKILLed agent {agent_pid} had not exited after the op's wait: {killed}"
     finally:
         holder.close()
 

@@ -46,7 +46,8 @@ def test_agent_killed_mid_group_bind_then_next_session_replays(host, scenario, r
     proc, agent_pid = start_group_bind(host, target, peers)
     for run in runs:
         run.fault()
-    host.call("signal_agent", pid=agent_pid, signal=int(signal.SIGKILL))
+    killed = host.call("signal_agent", pid=agent_pid, signal=int(signal.SIGKILL))
+    assert killed["exited"], f"the SIGKILLed agent {agent_pid} had not exited after the op's wait: {killed}"
     kill(proc)
     stale = [e for e in journal_entries(host) if e.endswith("(stale)")]
     assert stale, f"the killed agent's group entry is not stale: {journal_entries(host)}"
