@@ -30,6 +30,9 @@ FEATURE_PARAMS = {
     # self_test (default true): the kernel driver's offline self-test (ethtool -t offline) passes; false where
     # the sample fails it (it is still run, recorded and attached)
     "kernel_path": {"self_test": bool},
+    # udp_ports (default true): RSS hashes an IPv4/UDP frame over its ports too (hash type ipv4_udp); false
+    # where the MAC has no UDP field and hashes such a frame over its addresses (hash type ipv4)
+    "rss": {"udp_ports": bool},
 }
 FEATURE_PARAMS_REQUIRED = {"mtu": ("max_frame",), "filters": ("unicast_entries",),
                            "stats": ("octets_include_fcs",)}

@@ -10,7 +10,7 @@ import pytest
 from fixtures.pmd import wait_link
 from fixtures.rss import SPEC_KEY, flow_hash, flows, queue_of, random_key, spread_table
 from fixtures.traffic import settle
-from fixtures.rss_checks import check_placement, queue_count, send_and_collect, setup
+from fixtures.rss_checks import check_placement, queue_count, send_and_collect, setup, udp_ports
 
 pytestmark = [pytest.mark.lab, pytest.mark.datapath, pytest.mark.destructive]
 
@@ -28,28 +28,30 @@ def _need_queues(feature, nic_profile) -> int:
 def test_stopped_rx_queue_receives_nothing_and_restarts(feature, pair, nic_profile):
     n = _need_queues(feature, nic_profile)
     key, reta = SPEC_KEY, spread_table(n)
-    setup(pair, n, key, reta)
+    udp = udp_ports(nic_profile)
+    setup(pair, n, key, reta, udp)
     dst = pair.port.info["mac"]
     batch = flows(FLOWS, dst, seed=11, seq_start=3000)
     stopped = 1
-    on_stopped = [f for f in batch if queue_of(reta, flow_hash(key, f)) == stopped]
+    on_stopped = [f for f in batch if queue_of(reta, flow_hash(key, f, udp)) == stopped]
     feature.expect(on_stopped and len(on_stopped) < len(batch), "internal: the flows must reach queue 1 and others")
 
     pair.port.call("pmd_rx_queue_enable", queue=stopped, on=False)
     got = send_and_collect(pair, batch)
-    check_placement(feature, batch, got, key, reta, f"RX queue {stopped} stopped", expect_missing={stopped})
+    check_placement(feature, batch, got, key, reta, f"RX queue {stopped} stopped", expect_missing={stopped}, udp=udp)
 
     pair.port.call("pmd_rx_queue_enable", queue=stopped, on=True)
     settle(pair.peer, pair.port)
     again = [dict(f, seq=f["seq"] + 500) for f in batch]
-    check_placement(feature, again, send_and_collect(pair, again), key, reta, f"RX queue {stopped} restarted")
+    check_placement(feature, again, send_and_collect(pair, again), key, reta, f"RX queue {stopped} restarted", udp=udp)
 
 
 @pytest.mark.nic_feature("queue_control", needs=("pmd", "peer"))
 def test_port_stop_start_keeps_configuration(feature, pair, nic_profile):
     n = _need_queues(feature, nic_profile)
     key, reta = random_key(21), spread_table(n, shift=2)
-    setup(pair, n, key, reta)
+    udp = udp_ports(nic_profile)
+    setup(pair, n, key, reta, udp)
     pair.port.call("pmd_set_mac_filter", index=1, mac=EXTRA)
     pair.port.call("pmd_set_rx_mode", unicast_promisc=False, multicast_promisc=False, broadcast=False)
     settle(pair.peer, pair.port)
@@ -61,7 +63,7 @@ def test_port_stop_start_keeps_configuration(feature, pair, nic_profile):
 
     batch = flows(FLOWS, EXTRA, seed=31, seq_start=4000)
     check_placement(feature, batch, send_and_collect(pair, batch), key, reta,
-                    "after stop/start, to the filter entry's address")
+                    "after stop/start, to the filter entry's address", udp=udp)
     strangers = flows(4, STRANGER, seed=32, seq_start=4500)
     leaked = send_and_collect(pair, strangers, timeout_ms=1500, idle_ms=300)
     feature.expect(not leaked, f"after stop/start, promiscuous mode off: {len(leaked)} of {len(strangers)} frames "

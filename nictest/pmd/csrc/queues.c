@@ -173,6 +173,9 @@ int pmd_port_rx_queue_enable(struct pmd_port *port, uint32_t queue, int on)
     int rc;
     if ((rc = mq_ops(port, "queue control")) < 0)
         return rc;
+    if (!port->ops->rx_queue_enable)
+        return pmd_fail(ENOTSUP, "the %s driver cannot stop one RX queue: the MAC has no per-queue enable",
+                        port->ops->name);
     uint32_t n = port->queues ? port->queues->rx_count : 1;
     if (queue >= n)
         return pmd_fail(EINVAL, "RX queue %u: the port uses %u", queue, n);

@@ -6,12 +6,24 @@
 #include "e1000e_regs.h"
 #include "legacy.h"
 #include "legacy_offload.h"
+#include "e1000e_queues.h"
 
 static int e1000e_init(struct pmd_port *port)
 {
     legacy_quiesce(port);
     set_reg32(port->regs, E1000_RFCTL, 0); /* legacy, not extended, RX descriptors */
+    set_reg32(port->regs, E1000_MRQC, 0);  /* one queue, no RSS: what a previous user set */
+    port->driver_state[E1000E_EXT_RX_WORD] = 0;
+    port->driver_state[E1000E_TX_UP_WORD] = 0;
     return legacy_rings_start(port);
+}
+
+/* Queue 0 receives through legacy.c until the queues are set up (extended descriptors). */
+static int e1000e_rx_burst(struct pmd_port *port, uint32_t max, pmd_recv_fn recv, void *ctx)
+{
+    if (port->driver_state[E1000E_EXT_RX_WORD])
+        return e1000e_ext_rx_burst(port, max, recv, ctx);
+    return legacy_rx_burst(port, max, recv, ctx);
 }
 
 static int e1000e_dump(struct pmd_port *port, struct pmd_named_reg *out, uint32_t max)
@@ -83,8 +95,12 @@ static void e1000e_irq_disable(struct pmd_port *port)
 
 static const struct pmd_driver_ops e1000e_ops = {
     .name = "e1000e",
-    LEGACY_RING_OPS,
+    LEGACY_RING_OPS_TX_AND_CONTROL,
     .init = e1000e_init,
+    .rx_burst = e1000e_rx_burst,
+    .queues_apply = e1000e_queues_apply,
+    .rx_queue_burst = e1000e_rx_queue_burst,
+    .tx_queue_frame = e1000e_tx_queue_frame,
     .dump = e1000e_dump,
     LEGACY_OFFLOAD_OPS,
     .irq_enable = e1000e_irq_enable,
@@ -105,5 +121,5 @@ const struct pmd_board pmd_board_e1000e_82574 = {
     .resets = 1u << PMD_RESET_NONE | 1u << PMD_RESET_DEVICE,
     .flags = PMD_BOARD_HAS_MSI | PMD_BOARD_HAS_MSIX | PMD_BOARD_PCIE | PMD_BOARD_HAS_JUMBO,
     .mac_filters = 16,       /* RAL/RAH[0-15] at the 8254x offsets */
-    .features = "mtu stats filters vlan checksum link interrupts reset",
+    .features = "mtu stats filters vlan checksum link interrupts reset rss",
 };

@@ -49,12 +49,15 @@ int legacy_dump(struct pmd_port *port, struct pmd_named_reg *out, uint32_t max);
 int legacy_tx_chain(struct pmd_port *port, const uint8_t *frame, uint32_t len);
 int legacy_set_max_frame(struct pmd_port *port, uint32_t max_frame, uint32_t *limit);
 
-/* The ops every legacy-ring driver shares; the driver adds .name, .init and .dump. */
-#define LEGACY_RING_OPS                                                                              \
+/* The ops every legacy-ring driver shares; the driver adds .name, .init and .dump. A driver
+ * whose queue 0 may leave the legacy format (e1000e's extended descriptors) takes the ops
+ * but rx_burst (LEGACY_RING_OPS_TX_AND_CONTROL) and brings its own. */
+#define LEGACY_RING_OPS_TX_AND_CONTROL                                                               \
     .rx_desc_size = sizeof(struct legacy_rx_desc), .tx_desc_size = sizeof(struct legacy_tx_desc),    \
     .ring_align = 128, /* RDLEN/TDLEN: multiples of 128 bytes */                                     \
     .ring_max = 4096, .stop = legacy_stop, .reset = legacy_reset, E1000_FAMILY_FILTER_OPS,           \
-    .tx_burst = legacy_tx_burst, .tx_clean = legacy_tx_clean, .rx_burst = legacy_rx_burst,           \
+    .tx_burst = legacy_tx_burst, .tx_clean = legacy_tx_clean,                                        \
     .rx_point_next = legacy_rx_point_next, .tx_raw = legacy_tx_raw, .tx_chain = legacy_tx_chain,     \
     .set_max_frame = legacy_set_max_frame
+#define LEGACY_RING_OPS LEGACY_RING_OPS_TX_AND_CONTROL, .rx_burst = legacy_rx_burst
 #endif
