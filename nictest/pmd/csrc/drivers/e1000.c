@@ -34,5 +34,5 @@ const struct pmd_board pmd_board_e1000_82540 = {
     .flags = PMD_BOARD_HAS_JUMBO,
     .mac_filters = 16,       /* RAL/RAH[0-15] (8254x SDM, receive address registers) */
     /* checksum is wired (legacy_offload.c) but left out: its RX status test failed on QEMU 10 e1000, cause not found */
-    .features = "mtu stats filters vlan",
+    .features = "mtu stats filters vlan reset link",
 };
