@@ -381,6 +381,10 @@ class Port(_Handle):
     def irq_trigger(self, index: int, vector: int) -> None:
         self._call("irq_trigger", self.lib.pmd_port_irq_trigger, index, vector)
 
+    def irq_unmask(self, index: int, vector: int) -> None:
+        """Unmask `vector` of `index` at VFIO: an automasked (INTx) line VFIO masked when it fired."""
+        self._call("irq_unmask", self.lib.pmd_port_irq_unmask, index, vector)
+
     def irq_enable(self, rx_vector: int, other_vector: int) -> None:
         self._call("irq_enable", self.lib.pmd_port_irq_enable, rx_vector, other_vector)
 

@@ -1,7 +1,10 @@
 """Feature `reset`: the function offers the reset methods its profile lists (sysfs
-reset_method), and after a VFIO_DEVICE_RESET the driver re-initialises every register it
-relies on (its named register dump, read back as after a plain re-initialisation) and
-frames flow again both ways to the cabled peer.
+reset_method), and after a reset the driver re-initialises every register it relies on (its
+named register dump, read back as after a plain re-initialisation) and frames flow again
+both ways to the cabled peer. The reset is VFIO_DEVICE_RESET where VFIO offers one for the
+function; where it offers none (a conventional PCI function with no FLR, no PM capability
+and no bus of its own to reset: the profile's reset_methods is empty) it is the driver's
+software reset of the MAC (e.g. CTRL.RST on the 8254x), which is then what the claim means.
 
 The reference dump is the driver's re-initialisation without a reset (kind "none"): the
 same code path as after the reset, so any register the reset left different is one the
@@ -15,7 +18,7 @@ import json
 import allure
 import pytest
 
-from fixtures.pmd import wait_link
+from fixtures.pmd import pmd_model, wait_link
 from fixtures.traffic import arrived, settle
 from nictest.models.check import SLOT_RESET_METHODS
 from nictest.plugin.features import NOT_TESTABLE
@@ -66,22 +69,39 @@ def _both_ways(feature, pair, seq: int, when: str) -> None:
         seq += N
 
 
+RESET_NAMES = {"vfio": "VFIO_DEVICE_RESET", "device": "the driver's software reset"}
+
+
+def _reset_kind(port, host, nic) -> tuple:
+    """The reset to check on this port and, when there is none, why (kind None)."""
+    if port.backend != "vfio":
+        return None, f"{port.address} is opened through {port.backend}"
+    if port.info.get("vfio_reset"):
+        return "vfio", ""
+    model = pmd_model(host, nic) or {}
+    if "device" in model.get("resets", ()):
+        return "device", ""
+    return None, (f"VFIO offers no device reset for {port.address} and the {model.get('driver')} driver has "
+                  "no software reset")
+
+
 @pytest.mark.destructive
 @pytest.mark.datapath
 @pytest.mark.nic_feature("reset", needs=("pmd", "peer"))
-def test_vfio_reset_reinitialises_registers_and_traffic_flows(feature, pair, record_property):
+def test_reset_reinitialises_registers_and_traffic_flows(feature, pair, host, nic, record_property):
     port = pair.port
-    if port.backend != "vfio" or not port.info.get("vfio_reset"):
-        pytest.skip(f"{NOT_TESTABLE}{port.address} is opened through {port.backend}"
-                    f"{'' if port.backend != 'vfio' else ' and VFIO offers no device reset for it'}")
+    kind, why = _reset_kind(port, host, nic)
+    if kind is None:
+        pytest.skip(f"{NOT_TESTABLE}{why}")
+    what = RESET_NAMES[kind]
+    record_property("reset_kind", kind)
     _both_ways(feature, pair, 0, "before the reset")
     reference = port.call("pmd_reset", kind="none")["register_dump"]
-    done = port.call("pmd_reset", kind="vfio")
+    done = port.call("pmd_reset", kind=kind)
     record_property("reset_seconds", done["seconds"])
-    allure.attach(json.dumps({"re-initialised": reference, "after VFIO_DEVICE_RESET": done["register_dump"]},
+    allure.attach(json.dumps({"re-initialised": reference, f"after {what}": done["register_dump"]},
                              indent=1), f"{port.address} register dump", allure.attachment_type.JSON)
     missing = _not_reinitialised(reference, done["register_dump"])
-    feature.expect(not missing, "after VFIO_DEVICE_RESET the driver left registers as the reset did: "
-                                + "; ".join(missing))
+    feature.expect(not missing, f"after {what} the driver left registers as the reset did: " + "; ".join(missing))
     wait_link(port, timeout_ms=10000)
-    _both_ways(feature, pair, 1 << 20, "after VFIO_DEVICE_RESET")
+    _both_ways(feature, pair, 1 << 20, f"after {what}")

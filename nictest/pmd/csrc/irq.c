@@ -7,7 +7,13 @@
  * eventfd i when vector start+i fires; DATA_NONE | ACTION_TRIGGER on one vector
  * signals it from software (what the kernel's vfio selftests use to check the
  * path without the device); DATA_NONE | ACTION_TRIGGER with count 0 tears the
- * index down. The owner of the eventfds reads their counters. */
+ * index down. The owner of the eventfds reads their counters.
+ *
+ * INTx (a conventional PCI function's interrupt pin; VFIO's INTx index has count 1
+ * when the function has a pin) is level-triggered: VFIO masks the line when it
+ * signals the eventfd (VFIO_IRQ_INFO_AUTOMASKED) and leaves it masked until user
+ * space, having read and cleared the device's causes, unmasks it (DATA_NONE |
+ * ACTION_UNMASK); a line still asserted then is signalled again. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -93,6 +99,21 @@ int pmd_port_irq_trigger(struct pmd_port *port, uint32_t index, uint32_t vector)
     if (ioctl(port->dev->device_fd, VFIO_DEVICE_SET_IRQS, &set) < 0)
         return pmd_fail(errno, "%s: VFIO_DEVICE_SET_IRQS (software trigger, index %u vector %u): %s",
                         port->dev->address, index, vector, strerror(errno));
+    return 0;
+}
+
+int pmd_port_irq_unmask(struct pmd_port *port, uint32_t index, uint32_t vector)
+{
+    int rc = require_vfio(port, "unmask an IRQ");
+    if (rc < 0)
+        return rc;
+    struct vfio_irq_set set = {
+        .argsz = sizeof set, .flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK,
+        .index = index, .start = vector, .count = 1,
+    };
+    if (ioctl(port->dev->device_fd, VFIO_DEVICE_SET_IRQS, &set) < 0)
+        return pmd_fail(errno, "%s: VFIO_DEVICE_SET_IRQS (unmask, index %u vector %u): %s", port->dev->address,
+                        index, vector, strerror(errno));
     return 0;
 }
 

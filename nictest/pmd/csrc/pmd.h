@@ -218,6 +218,9 @@ int pmd_port_irq_eventfds(struct pmd_port *port, uint32_t index, const int32_t *
 int pmd_port_irq_disable(struct pmd_port *port, uint32_t index);
 /* Software trigger of one vector (VFIO_IRQ_SET_DATA_NONE | ACTION_TRIGGER). */
 int pmd_port_irq_trigger(struct pmd_port *port, uint32_t index, uint32_t vector);
+/* Unmask one vector at VFIO (VFIO_IRQ_SET_DATA_NONE | ACTION_UNMASK): an automasked
+ * (level-triggered, INTx) line VFIO masked when it signalled the eventfd. */
+int pmd_port_irq_unmask(struct pmd_port *port, uint32_t index, uint32_t vector);
 /* The driver routes RX queue 0 completions to rx_vector and the other causes (link status
  * change) to other_vector, no throttling, and unmasks them; -EOPNOTSUPP if it cannot. */
 int pmd_port_irq_enable(struct pmd_port *port, uint32_t rx_vector, uint32_t other_vector);

@@ -17,11 +17,17 @@
 #define E1000_CTRL_RST  (1u << 26)  /* Device (software) reset, self-clearing */
 #define E1000_STATUS_LU (1u << 1)   /* Link Up */
 
-/* Interrupts (SDM ch. 13): polling only, all masked */
+/* Interrupts (SDM ch. 13): masked while polling; legacy_irq.c enables some on the INTx line */
 #define E1000_ICR       0x000C0  /* Interrupt Cause Read, clear on read */
 #define E1000_ITR       0x000C4  /* Interrupt Throttling */
 #define E1000_IMS       0x000D0  /* Interrupt Mask Set/Read */
 #define E1000_IMC       0x000D8  /* Interrupt Mask Clear */
+/* ICR/IMS/IMC cause bits (SDM 13.4.17-13.4.21; the same on the 82574L) */
+#define E1000_ICR_TXDW   (1u << 0)  /* TX descriptor written back */
+#define E1000_ICR_LSC    (1u << 2)  /* link status change */
+#define E1000_ICR_RXDMT0 (1u << 4)  /* RX descriptors below the minimum threshold */
+#define E1000_ICR_RXO    (1u << 6)  /* receiver overrun */
+#define E1000_ICR_RXT0   (1u << 7)  /* receiver timer: a frame was written back (RDTR 0: at once) */
 
 /* Receive (SDM ch. 13) */
 #define E1000_RCTL      0x00100
