@@ -156,7 +156,8 @@ def test_a_removal_request_closes_the_port_and_the_entry_of_the_gone_device(agen
     port = ports(agent).get(1)
     os.eventfd_write(port.request, 1)
     deadline = time.monotonic() + 5
-    while not call(agent, "removal_events")["events"] and time.monotonic() < deadline:
+    # The event shows once the port is closed, with gone None until the agent knows the outcome.
+    while [e["gone"] for e in call(agent, "removal_events")["events"]] != [True] and time.monotonic() < deadline:
         time.sleep(0.05)
     [event] = call(agent, "removal_events")["events"]
     assert event["address"] == "0000:00:03.0" and event["ports_closed"] == [1] and event["gone"] is True

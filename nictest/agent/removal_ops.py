@@ -118,24 +118,27 @@ class RemovalWatch:
         started = time.monotonic()
         log.warning("%s: the kernel asks for the device back (removal, request #%d): closing its ports",
                     address, count)
+        # Every key set now: the controller may read the event while it is completed ("gone" None: pending).
         event = {"address": address, "requests": count, "at": time.time(), "ports_closed": [],
-                 "gone": False, "journal": "no entry"}
+                 "closed_s": None, "gone": None, "gone_s": None, "journal": "pending"}
         with self._lock:
             for efd, (_pid, addr) in list(self._fds.items()):
                 if addr == address:
                     self._drop(efd)
         event["ports_closed"] = ports(self.agent).interrupt_address(address)
         event["closed_s"] = round(time.monotonic() - started, 3)
+        self.events.append(event)
         deadline = time.monotonic() + GONE_TIMEOUT
         while time.monotonic() < deadline and os.path.exists(os.path.join(self.devices_dir, address)):
             time.sleep(0.1)
-        event["gone"] = not os.path.exists(os.path.join(self.devices_dir, address))
+        gone = not os.path.exists(os.path.join(self.devices_dir, address))
         event["gone_s"] = round(time.monotonic() - started, 3)
-        if event["gone"]:
+        if gone:
             event["journal"] = self._close_entry(address)
         else:
+            event["journal"] = "kept: device still present"
             log.error("%s: still present %.0f s after its ports were closed", address, GONE_TIMEOUT)
-        self.events.append(event)
+        event["gone"] = gone   # last: a reader seeing it sees the journal outcome too
         with self._lock:
             idle = not self._fds
         if idle:
@@ -184,7 +187,8 @@ def watch_of(agent) -> RemovalWatch:
 
 @op("removal_events")
 def removal_events(agent) -> dict:
-    """The devices the kernel asked back while this agent had them open, oldest first."""
+    """The devices the kernel asked back while this agent had them open, oldest first; an event's
+    `gone` is None while the agent still waits for the kernel to finish the removal."""
     watch = getattr(agent, "_removal_watch", None)
     return {"events": list(watch.events) if watch else [],
             "watched": watch.watched() if watch else []}

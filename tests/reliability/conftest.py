@@ -16,6 +16,7 @@ import time
 import pytest
 
 from fixtures.pmd import peer_of
+from nictest.errors import NictestError
 from fixtures.reliability_table import ROW_PROPERTY
 
 RECOVERY_BOUND = 30.0  # seconds a scenario may take to get its NIC back (TCG lab)
@@ -162,8 +163,15 @@ def scenario(request, host, record_property):
 
 
 def give_back_left_overs(host, addresses: list, wait: float = RECOVERY_BOUND) -> None:
-    """Restore what a failed scenario left on `addresses`: wait for entries another (dying)
-    agent still holds to go stale, then replay them from a new session; raise if any stays."""
+    """Restore what a failed scenario left on `addresses`: through the test's own agent first
+    (it holds what the test bound before failing), then wait for entries another (dying) agent
+    still holds to go stale and replay them from a new session; raise if any stays."""
+    for address in addresses:
+        if journal_entries(host, address):
+            try:
+                host.call("restore", address=address, timeout=120)
+            except NictestError as exc:   # held by another agent, or gone: the replay below decides
+                print(f"teardown: restore {address} through the test's agent: {exc}")
     deadline = time.monotonic() + wait
     while any(e.endswith("(held)") for a in addresses for e in journal_entries(host, a)):
         if time.monotonic() >= deadline:

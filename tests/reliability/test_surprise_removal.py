@@ -22,6 +22,7 @@ import time
 
 import pytest
 
+from nictest.agent.removal_ops import GONE_TIMEOUT as AGENT_GONE_TIMEOUT
 from nictest.errors import NictestError
 from nictest.lab.profiles import profile
 from nictest.lab.vm import LabVM
@@ -93,11 +94,14 @@ def test_removed_while_the_pmd_runs(host, target, scenario, pmd_built):
         run.fault()
         vm.monitor(f"device_del {qemu_id}")
 
-        def answered():
-            return [e for e in host.call("removal_events", timeout=30)["events"] if e["address"] == target]
-        wait_until(answered, GONE_BOUND, f"the agent's answer to the kernel's request for {target}")
+        def answered():   # the agent's event, once it knows whether the kernel finished
+            return [e for e in host.call("removal_events", timeout=30)["events"]
+                    if e["address"] == target and e["gone"] is not None]
+        wait_until(answered, GONE_BOUND + AGENT_GONE_TIMEOUT,
+                   f"the agent's answer to the kernel's request for {target}")
         event = answered()[0]
-        assert event["ports_closed"] == [port] and event["gone"], event
+        assert event["ports_closed"] == [port], event
+        assert event["gone"], f"{target} still present {AGENT_GONE_TIMEOUT:g}s after the agent closed its port: {event}"
         assert event["journal"] == "closed: device gone", event
         with pytest.raises(NictestError, match="device removal requested") as stopped:
             host.call("pmd_rx_wait", port=port, timeout_ms=30000)
