@@ -95,3 +95,26 @@ def test_a_failed_group_shows_its_reason_in_the_table():
     data = json.loads((ROOT / "reports" / "bench.json").read_text())
     data["parallel"] = {"ok": False, "error": "InventoryError: no second host: pass --pair-host H2"}
     assert "failed: InventoryError: no second host: pass --pair-host H2" in table.render(data)
+
+
+def test_phases_add_up_per_name(monkeypatch):
+    from nictest.binding import phases as phases_mod
+    clock = iter([10.0, 10.5, 11.0, 11.25])
+    monkeypatch.setattr(phases_mod.time, "monotonic", lambda: next(clock))
+    ph = phases_mod.Phases()
+    ph.mark("journal")
+    ph.mark("unbind")
+    ph.mark("journal")
+    assert ph.seconds == {"journal": 0.75, "unbind": 0.5}
+
+
+def test_where_the_time_goes_lists_the_phases_largest_first():
+    from nictest.bench.lifecycle import phase_medians
+    runs = [{"checks": 0.05, "journal": 0.04, "round_trip": 0.01},
+            {"checks": 0.07, "journal": 0.02, "round_trip": 0.03, "modprobe": 0.3},
+            {"checks": 0.06, "journal": 0.03, "round_trip": 0.02}]
+    medians = phase_medians(runs)
+    assert medians == {"checks": 0.06, "journal": 0.03, "modprobe": 0.0, "round_trip": 0.02}
+    lines = table.where_the_time_goes({"bind_phases_s": medians})
+    assert lines == ["Where nictest's bind spends its time (median per phase): checks 60.0 ms, journal 30.0 ms, "
+                     "round trip 20.0 ms, modprobe 0.0 ms."]

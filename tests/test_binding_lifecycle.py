@@ -81,6 +81,11 @@ def test_bind_then_restore(kernel):
                                  ("sys/bus/pci/drivers_probe", NIC)]
     assert state.driver(kernel.root, NIC) == "e1000e" and state.override(kernel.root, NIC) is None
     assert kernel.journal.read(NIC) is None
+    # each step is timed for `nictest bench`, and the phases account for the whole
+    assert set(result["phases"]) == {"journal", "udev_monitor", "unbind", "probe", "verify"}
+    assert set(done["phases"]) == {"udev_monitor", "unbind", "probe", "netdev", "put_back", "verify", "journal"}
+    for timed, total in ((result["phases"], result["seconds"]), (done["phases"], done["restore_seconds"])):
+        assert all(s >= 0 for s in timed.values()) and sum(timed.values()) <= total + 0.005
 
 
 def test_failed_probe_rolls_back_to_the_kernel_driver(kernel):

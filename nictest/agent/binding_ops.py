@@ -31,6 +31,7 @@ from nictest.binding import safety, sriov
 from nictest.binding.drivers import modprobe_dry_run
 from nictest.binding.journal import Journal, is_group, member_addresses
 from nictest.binding.locks import DeviceLock, Locks
+from nictest.binding.phases import Phases
 from nictest.errors import BindError, DeviceHeld, NictestError, RefusedError
 from nictest.pci import PciAddress
 from nictest.pci.groups import group_members, iommu_group_of
@@ -80,11 +81,14 @@ class BindingState(Service):
         for address in list(self.held):
             self.release(address)
 
-    def restore_held(self, address: str, entry: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    def restore_held(self, address: str, entry: Optional[Dict[str, Any]],
+                     phases: Optional[Phases] = None) -> Dict[str, Any]:
         covered = member_addresses(entry) if entry is not None else [address]
+        phases = phases or Phases()
         # An open port keeps /dev/vfio/N busy: unbinding vfio-pci would block on it.
         for member in covered:
             ports(self.agent).close_address(member)
+        phases.mark("ports")
         try:
             if entry is None:
                 return {"address": address, "restored": False, "reason": "no journal entry: nothing to restore"}
@@ -94,7 +98,7 @@ class BindingState(Service):
             elif is_group(entry):
                 result = grouper.restore_group(self.root, entry, self.journal, use_udev=self.use_udev)
             else:
-                result = restorer.restore(self.root, entry, self.journal, use_udev=self.use_udev)
+                result = restorer.restore(self.root, entry, self.journal, use_udev=self.use_udev, phases=phases)
             result.setdefault("restored", True)  # False: the device is gone
             return result
         finally:
@@ -161,6 +165,7 @@ def bind(agent, address, driver, force=False, any_class=False, allow_uio=False, 
     pause_after_unbind / pause_between_members: test hooks (off by default, at most 60 s): sleep
     with the device driverless, or between two members of a group, so crash tests can kill the
     controller, the agent or a module at that moment."""
+    phases = Phases()
     st = state(agent)
     address = _addr(address)
     covered = _group_of(st, address) if group else [address]
@@ -176,6 +181,7 @@ def bind(agent, address, driver, force=False, any_class=False, allow_uio=False, 
     try:
         for member in covered:
             refuse_journalled(st, member)
+        phases.mark("locks")
         binder.preload_for_checks(st.root, address, driver)
         checks = _checks(agent, st, force, any_class, allow_uio)
         if group:
@@ -184,8 +190,9 @@ def bind(agent, address, driver, force=False, any_class=False, allow_uio=False, 
                                         use_udev=st.use_udev, pause_between_members=_hook(pause_between_members))
         else:
             plan = safety.check_bind(st.root, address, driver, **checks)
+            phases.mark("checks")
             result = binder.bind(st.root, plan, st.journal, st.held[address].owner, persistent=persistent,
-                                 use_udev=st.use_udev, pause_after_unbind=_hook(pause_after_unbind))
+                                 use_udev=st.use_udev, pause_after_unbind=_hook(pause_after_unbind), phases=phases)
     except BaseException:
         for member in covered:
             st.release(member)
@@ -259,12 +266,15 @@ def refuse_journalled(st: BindingState, address: str) -> None:
 @op("restore", address=str)
 def restore(agent, address) -> dict:
     """Restore `address`, or the whole group whose entry covers it."""
+    phases = Phases()
     st = state(agent)
     address = _addr(address)
     entry = st.journal.entry_for(address)
     covered = member_addresses(entry) if entry is not None else [address]
     st.acquire(covered)  # DeviceHeld if another agent has any of them
-    return st.restore_held(address, st.journal.entry_for(address))
+    entry = st.journal.entry_for(address)
+    phases.mark("locks")
+    return st.restore_held(address, entry, phases)
 
 
 @op("restore_all", stale_only=bool)

@@ -47,10 +47,18 @@ def _original_driver(host, address: str) -> str:
     raise StateError(f"no device {address} on the host")
 
 
+def phase_medians(runs: list) -> dict:
+    """{phase: median seconds} over the repetitions (a phase missing from a run counts 0 there);
+    round_trip is the controller's time minus the agent's: SSH, JSON, the op's dispatch."""
+    names = sorted({name for run in runs for name in run})
+    return {name: round(stats.percentile([run.get(name, 0.0) for run in runs], 50), 4) for name in names}
+
+
 def run(ctx) -> dict:
     host, reps, prog = ctx.host, ctx.plan.lifecycle_reps, ctx.progress
     original = _original_driver(host, ctx.nic)
     bind_s, restore_s, bind_host_s, restore_host_s = [], [], [], []
+    bind_phases, restore_phases = [], []
     with prog.stage(f"lifecycle: nictest bind + restore {ctx.nic} -> {ctx.driver}", reps):
         for _ in range(reps):
             t0 = time.perf_counter()
@@ -64,6 +72,8 @@ def run(ctx) -> dict:
             restore_s.append(t2 - t1)
             bind_host_s.append(bound["seconds"])
             restore_host_s.append(restored["restore_seconds"])
+            bind_phases.append(dict(bound.get("phases") or {}, round_trip=(t1 - t0) - bound["seconds"]))
+            restore_phases.append(dict(restored.get("phases") or {}, round_trip=(t2 - t1) - restored["restore_seconds"]))
     script = FLOOR_SCRIPT.format(address=ctx.nic, original=original, target=ctx.driver, reps=reps)
     with prog.stage("lifecycle: floor, bare sysfs writes in one ssh command on the host", reps):
         out = shell.run(host, script, timeout=300)
@@ -84,6 +94,7 @@ def run(ctx) -> dict:
                "floor_bind_s": stats.summary(floor_bind), "floor_restore_s": stats.summary(floor_restore)}
     med = {k: v["median"] for k, v in figures.items()}
     return {"nic": ctx.nic, "driver": ctx.driver, "kernel_driver": original, "reps": reps, **figures,
+            "bind_phases_s": phase_medians(bind_phases), "restore_phases_s": phase_medians(restore_phases),
             "ratios": {"bind_nictest_over_floor": stats.ratio(med["nictest_bind_s"], med["floor_bind_s"]),
                        "restore_nictest_over_floor": stats.ratio(med["nictest_restore_s"], med["floor_restore_s"]),
                        "bind_restore_nictest_over_floor": stats.ratio(

@@ -71,6 +71,18 @@ def _datapath(g: dict) -> list:
     return lines
 
 
+def where_the_time_goes(life: dict) -> list:
+    """One line each for bind and restore: the median of each phase the agent timed, largest first."""
+    lines = []
+    for what, key in (("bind", "bind_phases_s"), ("restore", "restore_phases_s")):
+        phases = life.get(key) or {}
+        if phases:
+            parts = ", ".join(f"{name.replace('_', ' ')} {_sec(s)}" for name, s in
+                              sorted(phases.items(), key=lambda kv: -kv[1]))
+            lines.append(f"Where nictest's {what} spends its time (median per phase): {parts}.")
+    return lines
+
+
 def _overhead_rows(data: dict) -> list:
     rows = []
     life, ctl, par = data.get("lifecycle", {}), data.get("controller", {}), data.get("parallel", {})
@@ -106,6 +118,9 @@ def render(data: dict) -> str:
     lines += _datapath(dp) if dp.get("ok") else [f"Data path: {_failed(dp)}"]
     lines += ["", "| overhead | nictest | floor | ratio | goal |", "|---|---|---|---|---|"]
     lines += _overhead_rows(data)
+    life = data.get("lifecycle", {})
+    for line in where_the_time_goes(life) if life.get("ok") else []:
+        lines += ["", line]
     for note in data.get("notes", []):
         lines += ["", note]
     return "\n".join(lines)

@@ -13,11 +13,12 @@ import logging
 import os
 import subprocess
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from nictest.binding import netstate, state, sysfs_write
 from nictest.binding.drivers import VFIO
 from nictest.binding.journal import Journal
+from nictest.binding.phases import Phases
 from nictest.binding.restore import restore
 from nictest.binding.safety import Plan
 from nictest.binding.udev import DEFAULT_TIMEOUT, Watch
@@ -75,37 +76,45 @@ def journal_entry(root: PathLike, plan: Plan, owner: Dict[str, Any], persistent:
 
 
 def bind(root: PathLike, plan: Plan, journal: Journal, owner: Dict[str, Any], persistent: bool = False,
-         timeout: float = DEFAULT_TIMEOUT, use_udev: bool = True, pause_after_unbind: float = 0.0) -> Dict[str, Any]:
-    """Bind the checked device; returns {address, driver, device_node, iommu_group, seconds, journal}."""
+         timeout: float = DEFAULT_TIMEOUT, use_udev: bool = True, pause_after_unbind: float = 0.0,
+         phases: Optional[Phases] = None) -> Dict[str, Any]:
+    """Bind the checked device; returns {address, driver, device_node, iommu_group, seconds, phases, journal}."""
     started = time.monotonic()
+    phases = phases or Phases()
     address, target = str(plan.device.address), plan.target.name
     if plan.needs_modprobe:
         modprobe(plan.target.module)
+        phases.mark("modprobe")
     entry = journal_entry(root, plan, owner, persistent)
     journal.write(entry)  # before the first write to sysfs
+    phases.mark("journal")
     steps: List[str] = []
     try:
         with Watch(address, use_udev) as watch:
-            switch(root, entry, watch, timeout, steps, pause_after_unbind)
+            phases.mark("udev_monitor")
+            switch(root, entry, watch, timeout, steps, pause_after_unbind, phases)
         node = state.device_node(root, address, target)
         problems = verify(root, address, target, node)
         if problems:
             raise BindError("; ".join(problems))
+        phases.mark("verify")
     except (OSError, NictestError) as exc:
         raise _rolled_back(root, entry, journal, steps, exc, timeout, use_udev) from exc
-    seconds = round(time.monotonic() - started, 3)
     entry = journal.update(address, state="bound", device_node=node, iommu_group=state.iommu_group(root, address))
+    phases.mark("journal")
+    seconds = round(time.monotonic() - started, 3)
     log.info("bound %s to %s (%s) in %.3f s", address, target, node, seconds)
     return {"address": address, "driver": target, "device_node": node,
             "iommu_group": state.iommu_group(root, address), "seconds": seconds, "bind_seconds": seconds,
-            "steps": steps, "journal": entry}
+            "phases": phases.seconds, "steps": steps, "journal": entry}
 
 
 def switch(root: PathLike, entry: Dict[str, Any], watch: Watch, timeout: float, steps: List[str],
-            pause_after_unbind: float = 0.0) -> None:
+           pause_after_unbind: float = 0.0, phases: Optional[Phases] = None) -> None:
     """driver_override -> unbind -> drivers_probe for one device of `entry` (a device's own
     entry, or one member of a group entry), waiting for each step."""
     address, target, original = entry["address"], entry["target"], entry["driver"]
+    phases = phases or Phases()
     # No separate link down: unbinding unregisters the netdev, which closes it (saves a slow
     # round of e1000e down work); whether it was up is in the journal for the restore.
     sysfs_write.write(root, f"sys/bus/pci/devices/{address}/driver_override", target)
@@ -115,6 +124,7 @@ def switch(root: PathLike, entry: Dict[str, Any], watch: Watch, timeout: float, 
         steps.append(f"unbound from {original}")
         watch.wait(lambda: state.driver(root, address) is None and not state.netdevs(root, address),
                    f"unbind from {original} (driver gone, netdev removed)", timeout)
+        phases.mark("unbind")
     if pause_after_unbind > 0:  # crash-test hook: the device is driverless right now
         log.warning("test hook: pausing %.1f s between unbind and drivers_probe of %s", pause_after_unbind, address)
         time.sleep(pause_after_unbind)
@@ -122,6 +132,7 @@ def switch(root: PathLike, entry: Dict[str, Any], watch: Watch, timeout: float, 
     steps.append("drivers_probe")
     watch.wait(lambda: state.driver(root, address) == target and state.device_node(root, address, target) is not None,
                f"bind to {target} with its device node", timeout)
+    phases.mark("probe")
     steps.append(f"bound to {target}")
 
 

@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional
 
 from nictest.binding import netstate, state, sysfs_write
 from nictest.binding.journal import Journal, keep_failed
+from nictest.binding.phases import Phases
 from nictest.binding.udev import DEFAULT_TIMEOUT, Watch
 from nictest.errors import BindError, NictestError, UdevTimeout
 from nictest.pci.sysfs import PathLike
@@ -27,8 +28,9 @@ RENAME_GRACE = 2.0
 
 
 def restore(root: PathLike, entry: Dict[str, Any], journal: Optional[Journal],
-            timeout: float = DEFAULT_TIMEOUT, use_udev: bool = True) -> Dict[str, Any]:
-    """Restore the device of `entry`; returns {address, driver, netdev, changed, restore_seconds}."""
+            timeout: float = DEFAULT_TIMEOUT, use_udev: bool = True, phases: Optional[Phases] = None) -> Dict[str, Any]:
+    """Restore the device of `entry`; returns {address, driver, netdev, changed, restore_seconds, phases}."""
+    phases = phases or Phases()
     address = entry["address"]
     original = entry.get("driver")
     saved = entry.get("net") or {"netdev": None}
@@ -38,14 +40,17 @@ def restore(root: PathLike, entry: Dict[str, Any], journal: Optional[Journal],
     steps: List[str] = []
     try:
         with Watch(address, use_udev) as watch:
-            _kernel_side(root, entry, watch, timeout, steps)
-            changed = _net_side(root, address, saved, watch, timeout, steps) if original and saved.get("netdev") else []
+            phases.mark("udev_monitor")
+            _kernel_side(root, entry, watch, timeout, steps, phases)
+            changed = (_net_side(root, address, saved, watch, timeout, steps, phases)
+                       if original and saved.get("netdev") else [])
     except (OSError, NictestError) as exc:
         problem = f"restore of {address} to {original or 'no driver'} failed after [{'; '.join(steps)}]: {exc}"
         keep_failed(journal, address, problem)
         raise BindError(f"{problem}; state left: {state.describe(root, address)}; the journal entry is kept: "
                         f"fix the cause and run `nictest restore` for {address} again") from exc
     problems = verify(root, entry)
+    phases.mark("verify")
     if problems:
         problem = f"restore of {address} could not be verified: {'; '.join(problems)}"
         keep_failed(journal, address, problem)
@@ -53,10 +58,11 @@ def restore(root: PathLike, entry: Dict[str, Any], journal: Optional[Journal],
                         f"run `nictest restore` for {address} again or fix it by hand")
     if journal is not None:
         journal.remove(address)
+        phases.mark("journal")
     seconds = round(time.monotonic() - started, 3)
     log.info("restored %s to %s in %.3f s", address, original or "no driver", seconds)
     return {"address": address, "driver": original, "netdev": saved.get("netdev"), "mac": saved.get("mac"),
-            "changed": changed, "steps": steps, "restore_seconds": seconds}
+            "changed": changed, "steps": steps, "restore_seconds": seconds, "phases": phases.seconds}
 
 
 def _gone(journal: Optional[Journal], entry: Dict[str, Any], started: float) -> Dict[str, Any]:
@@ -70,23 +76,26 @@ def _gone(journal: Optional[Journal], entry: Dict[str, Any], started: float) -> 
             "reason": "device gone", "restore_seconds": round(time.monotonic() - started, 3)}
 
 
-def _kernel_side(root: PathLike, entry: Dict[str, Any], watch: Watch, timeout: float, steps: List[str]) -> None:
+def _kernel_side(root: PathLike, entry: Dict[str, Any], watch: Watch, timeout: float, steps: List[str],
+                 phases: Phases) -> None:
     address, original = entry["address"], entry.get("driver")
     current = state.driver(root, address)
     if current is not None and current != original:
         sysfs_write.write(root, f"sys/bus/pci/drivers/{current}/unbind", address)
         steps.append(f"unbound from {current}")
         watch.wait(lambda: state.driver(root, address) is None, f"unbind from {current}", timeout)
+        phases.mark("unbind")
     sysfs_write.write(root, f"sys/bus/pci/devices/{address}/driver_override", entry.get("driver_override") or "\n")
     steps.append(f"driver_override set to {entry.get('driver_override') or '(null)'}")
     if original and state.driver(root, address) != original:
         sysfs_write.write(root, "sys/bus/pci/drivers_probe", address)
         steps.append("drivers_probe")
         watch.wait(lambda: state.driver(root, address) == original, f"re-probe by {original}", timeout)
+        phases.mark("probe")
 
 
 def _net_side(root: PathLike, address: str, saved: Dict[str, Any], watch: Watch, timeout: float,
-              steps: List[str]) -> List[str]:
+              steps: List[str], phases: Phases) -> List[str]:
     name = saved["netdev"]
 
     def named() -> bool:
@@ -102,9 +111,11 @@ def _net_side(root: PathLike, address: str, saved: Dict[str, Any], watch: Watch,
             watch.wait(lambda: name in state.netdevs(root, address), f"udev to name {name}", RENAME_GRACE)
         except UdevTimeout:
             pass
+    phases.mark("netdev")
     current = state.netdevs(root, address)
     current_name = name if name in current else current[0]
     changed = netstate.put_back(root, current_name, saved)
+    phases.mark("put_back")
     steps.append(f"netdev {current_name} put back ({', '.join(changed) or 'nothing to change'})")
     return changed
 
