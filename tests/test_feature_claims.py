@@ -1,7 +1,7 @@
 """The feature gate on a lab, live: a vendor profile that claims more than the model has
 (more unicast filter entries than the PMD's driver knows the MAC to have) makes exactly
-that feature fail, with a message naming the profile entry; the model's other claims
-(stats here) still pass, and a feature the profile does not list is reported as not claimed.
+that feature fail, with a message naming the profile entry; no other test fails and the
+model's other claims (stats here) still pass, and a feature the profile does not list is reported as not claimed.
 
 Needs `--host` on a bundled lab with a cabled pair the PMD drives (lab-igb*, lab-e1000*).
 """
@@ -69,6 +69,9 @@ def test_an_overclaimed_feature_fails_naming_the_profile_entry(host, tmp_path):
     shown = str(profile_path) if shown.startswith("..") else shown
     verdict, message = cases["test_filter_entries_multicast_table_broadcast_and_promiscuous"]
     assert verdict == "failure", cases
+    failed = sorted(name for name, (v, _) in cases.items() if v in ("failure", "error"))
+    assert failed == ["test_filter_entries_multicast_table_broadcast_and_promiscuous"], (
+        f"exactly the overclaimed feature must fail; failed: {failed}")
     assert message.startswith(f"{shown} claims 'filters' (unicast_entries {entries})"), message
     assert cases["test_counters_match_the_traffic_and_clear_on_read"][0] == "passed", cases
     verdict, message = cases["test_max_frame_arrives_whole_both_ways_and_longer_frames_are_dropped"]

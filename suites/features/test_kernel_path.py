@@ -4,7 +4,8 @@
 channels stay within the profile's queues; the offline self-test passes where the driver
 supports one (unless the profile says kernel_path.self_test false: then it is run and
 attached, not asserted); the register dump (-d) and EEPROM (-e) read and are attached as evidence; an
-MTU raised to what both ends take carries unfragmented pings both ways with the peer (in a
+MTU raised to what the profile promises and both ends take (lowered to 1280 where the profile
+promises no jumbo frames) carries unfragmented pings both ways with the peer (in a
 network namespace of its own); offload toggles (-K) take effect. Every MTU and offload is
 put back as it was, and checked.
 """
@@ -19,6 +20,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.destructive]
 
 ETH_OVERHEAD = 18          # header + FCS: max_frame - 18 is the MTU
 IP_ICMP = 28               # IPv4 + ICMP headers inside the MTU
+SMALLER_MTU = 1280         # IPv6's minimum link MTU: the change made when the profile promises no jumbo frames
 TOGGLES = ("rx-checksumming", "tx-checksumming", "scatter-gather", "tcp-segmentation-offload",
            "generic-segmentation-offload", "generic-receive-offload", "rx-vlan-offload")
 
@@ -88,13 +90,15 @@ def test_ethtool_reports_the_driver_and_limits_and_reads_evidence(feature, host,
 def test_mtu_change_carries_traffic_and_is_restored(feature, host, nic, peer, nic_profile, record_property):
     ifname, peer_if = _on_kernel(nic), _on_kernel(peer)
     mine, theirs = _link(host, ifname), _link(host, peer_if)
-    limits = [mine.get("max_mtu"), theirs.get("max_mtu")]
     max_frame = (nic_profile.data.get("mtu") or {}).get("max_frame")
-    if max_frame:
-        limits.append(max_frame - ETH_OVERHEAD)
-    mtu = min(m for m in limits if m)
-    if mtu <= mine["mtu"]:
-        pytest.skip(f"{NOT_TESTABLE}{ifname} and {peer_if} take no MTU above {mine['mtu']}")
+    if max_frame:   # up to what the profile promises and both drivers take
+        mtu = min(m for m in (mine.get("max_mtu"), theirs.get("max_mtu"), max_frame - ETH_OVERHEAD) if m)
+        if mtu <= mine["mtu"]:
+            pytest.skip(f"{NOT_TESTABLE}{ifname} and {peer_if} take no MTU above {mine['mtu']}")
+    else:           # no jumbo frames promised: the change goes down, which every driver takes
+        mtu = min(SMALLER_MTU, mine["mtu"] - 1)
+        if mtu < max(mine.get("min_mtu") or 68, theirs.get("min_mtu") or 68):
+            pytest.skip(f"{NOT_TESTABLE}{ifname} and {peer_if} take no MTU below {mine['mtu']}")
     record_property("kernel_mtu", mtu)
     try:
         host.call("netdev_set_mtu", ifname=ifname, mtu=mtu)
