@@ -51,3 +51,31 @@ def test_pci_ids_reads_only_wanted_vendors_and_stops_at_classes(tmp_path):
     names = lookup_names(tmp_path, [("8086", "10d3"), ("8086", "ffff"), ("dead", "beef")])
     assert names == {("8086", None): "Intel Corporation", ("8086", "10d3"): "82574L"}
     assert lookup_names(tmp_path / "nowhere", [("8086", "10d3")]) == {}
+
+
+def test_pci_ids_vendor_on_the_first_line_and_device_lines_after_comments(tmp_path):
+    (tmp_path / "usr/share/misc").mkdir(parents=True)
+    (tmp_path / "usr/share/misc/pci.ids").write_text(
+        "8086  Intel Corporation\n# a comment inside the block\n\t10d3  82574L\n\n\t100e  82540EM\n"
+        "8087  Intel (Wireless)\n\t10d3  not the 82574L\n")
+    names = lookup_names(tmp_path, [("8086", "10d3"), ("8086", "100e"), ("8087", "0001")])
+    assert names == {("8086", None): "Intel Corporation", ("8086", "10d3"): "82574L",
+                     ("8086", "100e"): "82540EM", ("8087", None): "Intel (Wireless)"}
+
+
+def test_module_for_takes_the_first_matching_alias_of_the_vendor_or_a_wildcard():
+    from nictest.pci.modalias import PciAliases, module_for
+    aliases = PciAliases(
+        "alias usb:v8086p*d* not_pci\n"
+        "alias pci:v00001AF4d00001000sv*sd*bc*sc*i* virtio_pci_legacy\n"
+        "alias pci:v*d*sv*sd*bc0Csc03i30* xhci_pci\n"
+        "alias pci:v00008086d000010D3sv*sd*bc*sc*i* e1000e\n"
+        "alias pci:v00008086d000010D3sv*sd*bc*sc*i* second_e1000e\n"
+        "alias pci:v00008086d0000100Esv*sd*bc*sc*i* e1000\n")
+    intel_nic = "pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00"
+    assert module_for(intel_nic, aliases) == "e1000e"
+    assert module_for(intel_nic.lower(), aliases) == "e1000e"
+    assert module_for("pci:v00001B36d0000000Dsv00001AF4sd00001100bc0Csc03i30", aliases) == "xhci_pci"
+    assert module_for("pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00", aliases) == "virtio_pci_legacy"
+    assert module_for("pci:v00001234d00005678sv00000000sd00000000bc02sc00i00", aliases) is None
+    assert module_for(None, aliases) is None and module_for("usb:v8086p0001", aliases) is None
