@@ -100,7 +100,10 @@ def bind(root: PathLike, plan: Plan, journal: Journal, owner: Dict[str, Any], pe
         phases.mark("verify")
     except (OSError, NictestError) as exc:
         raise _rolled_back(root, entry, journal, steps, exc, timeout, use_udev) from exc
-    entry = journal.update(address, state="bound", device_node=node, iommu_group=state.iommu_group(root, address))
+    # No directory fsync: if a crash loses this rename, the "binding" entry already on disk
+    # restores the device exactly the same way (restore reads driver, override and net only).
+    entry = journal.update(address, sync_dir=False, state="bound", device_node=node,
+                           iommu_group=state.iommu_group(root, address))
     phases.mark("journal")
     seconds = round(time.monotonic() - started, 3)
     log.info("bound %s to %s (%s) in %.3f s", address, target, node, seconds)

@@ -37,8 +37,10 @@ class Journal:
     def path(self, address: str) -> str:
         return os.path.join(self.dir, str(PciAddress.parse(address)) + SUFFIX)
 
-    def write(self, entry: Dict[str, Any]) -> None:
-        """Atomically create or replace the entry for entry["address"]."""
+    def write(self, entry: Dict[str, Any], sync_dir: bool = True) -> None:
+        """Atomically create or replace the entry for entry["address"]. sync_dir=False skips
+        the directory's fsync: the rename may then be lost in a crash, leaving the entry
+        that was there before (never a torn one): only for updates whose loss is harmless."""
         address = str(PciAddress.parse(entry["address"]))
         data = json.dumps(dict(entry, address=address, format=FORMAT), indent=1, sort_keys=True).encode() + b"\n"
         try:
@@ -54,19 +56,20 @@ class Journal:
             except BaseException:
                 _unlink_quietly(tmp)
                 raise
-            self._fsync_dir()
+            if sync_dir:
+                self._fsync_dir()
         except OSError as exc:
             raise JournalError(
                 f"cannot write the journal entry for {address} in {self.dir}: {exc}; "
                 "nothing was bound: check the disk and the directory's permissions"
             ) from exc
 
-    def update(self, address: str, **changes: Any) -> Dict[str, Any]:
+    def update(self, address: str, sync_dir: bool = True, **changes: Any) -> Dict[str, Any]:
         entry = self.read(address)
         if entry is None:
             raise JournalError(f"no journal entry for {address} in {self.dir} to update")
         entry.update(changes)
-        self.write(entry)
+        self.write(entry, sync_dir=sync_dir)
         return entry
 
     def read(self, address: str) -> Optional[Dict[str, Any]]:
