@@ -22,6 +22,8 @@ class Plan:
     floor_reps: int = 10
     parallel_suites: tuple = ("suites/test_discovery.py", "suites/test_binding.py")
     parallel_reps: int = 2        # each pytest run is ~30-40 s on the lab
+    peer_sizes: tuple = (64, 1514)  # testpmd runs (--peers): ~35 s each on the lab
+    peer_reps: int = 3
 
 
 @dataclass

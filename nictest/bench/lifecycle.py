@@ -37,7 +37,7 @@ done
 """
 
 
-def _original_driver(host, address: str) -> str:
+def original_driver(host, address: str) -> str:
     for dev in host.call("status")["devices"]:
         if dev["address"] == address:
             if not dev.get("driver") or dev.get("driver") in ("vfio-pci", "uio_pci_generic"):
@@ -45,6 +45,12 @@ def _original_driver(host, address: str) -> str:
                                  "`nictest restore --all` first")
             return dev["driver"]
     raise StateError(f"no device {address} on the host")
+
+
+def _with_round_trip(phases: dict, seconds: float) -> dict:
+    """The agent's phases cover its op from entry to return: the rest of the controller's
+    time is the round trip (SSH, JSON, dispatch)."""
+    return dict(phases, round_trip=max(seconds - sum(phases.values()), 0.0))
 
 
 def phase_medians(runs: list) -> dict:
@@ -56,7 +62,7 @@ def phase_medians(runs: list) -> dict:
 
 def run(ctx) -> dict:
     host, reps, prog = ctx.host, ctx.plan.lifecycle_reps, ctx.progress
-    original = _original_driver(host, ctx.nic)
+    original = original_driver(host, ctx.nic)
     bind_s, restore_s, bind_host_s, restore_host_s = [], [], [], []
     bind_phases, restore_phases = [], []
     with prog.stage(f"lifecycle: nictest bind + restore {ctx.nic} -> {ctx.driver}", reps):
@@ -72,8 +78,8 @@ def run(ctx) -> dict:
             restore_s.append(t2 - t1)
             bind_host_s.append(bound["seconds"])
             restore_host_s.append(restored["restore_seconds"])
-            bind_phases.append(dict(bound.get("phases") or {}, round_trip=(t1 - t0) - bound["seconds"]))
-            restore_phases.append(dict(restored.get("phases") or {}, round_trip=(t2 - t1) - restored["restore_seconds"]))
+            bind_phases.append(_with_round_trip(bound.get("phases") or {}, t1 - t0))
+            restore_phases.append(_with_round_trip(restored.get("phases") or {}, t2 - t1))
     script = FLOOR_SCRIPT.format(address=ctx.nic, original=original, target=ctx.driver, reps=reps)
     with prog.stage("lifecycle: floor, bare sysfs writes in one ssh command on the host", reps):
         out = shell.run(host, script, timeout=300)

@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from nictest import hosts, inventory
-from nictest.bench import controller, datapath, lifecycle, machine, parallel, plot, table
+from nictest.bench import controller, datapath, lifecycle, machine, parallel, peers, plot, table
 from nictest.bench.context import Context, Plan
 from nictest.bench.progress import Progress
 from nictest.binding.drivers import user_driver
 from nictest.errors import InventoryError, NictestError
 
 GROUPS = ("datapath", "lifecycle", "controller", "parallel")
+PEERS = "peers"  # DPDK's testpmd and dpdk-devbind.py beside them: `nictest bench --peers`
 DEFAULT_PAIR = {"lab1": "lab2"}  # the two bundled labs
 
 
@@ -83,12 +84,15 @@ def run(host_name: str, *, pair_host: Optional[str], inventory_path: Optional[st
                       driver=user_driver(bool(host.info.get("iommu")), allow_uio),
                       allow_uio=allow_uio, progress=progress, plan=plan, pair_host=pair_host,
                       inventory=inventory_path)
-        for name, mod in (("datapath", datapath), ("lifecycle", lifecycle), ("controller", controller)):
+        for name, mod in (("datapath", datapath), ("lifecycle", lifecycle), ("controller", controller),
+                          (PEERS, peers)):
             if name in groups:
                 data[name] = _group(name, progress, lambda mod=mod: mod.run(ctx))
     if "parallel" in groups:
         data["parallel"] = _group("parallel", progress, lambda: parallel.run(
             ctx, _check_pair(pair_host, host_name, inventory_path)))
+    if PEERS in data and data[PEERS].get("ok"):
+        data[PEERS]["ratios"] = peers.ratios(data)
     data["machine"]["loadavg_end"] = machine.load()
     data["machine"]["total_seconds"] = round(progress.elapsed(), 1)
     data["notes"] = auto_notes(data) + list(notes)

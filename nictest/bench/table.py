@@ -71,6 +71,30 @@ def _datapath(g: dict) -> list:
     return lines
 
 
+def _peers(data: dict) -> list:
+    """testpmd and dpdk-devbind.py beside nictest, when the run had --peers."""
+    peers = data.get("peers")
+    if peers is None:
+        return []
+    if not peers.get("ok"):
+        return ["", f"Peers (DPDK): {_failed(peers)}"]
+    r, dp = peers.get("ratios", {}), data.get("datapath", {})
+    lines = ["", f"Peers, same run: testpmd {peers['testpmd']['mode']} ({peers['reps']} runs, Rx-pps over "
+                 f"{peers['testpmd']['window_s']} s); dpdk-devbind.py -b {peers['driver']} and back.", "",
+             "| figure | nictest | peer | nictest/peer | goal |", "|---|---|---|---|---|"]
+    for size, fig in peers["testpmd"]["pps"].items():
+        mine = dp.get("pps", {}).get("pmd", {}).get(size) if dp.get("ok") else None
+        lines.append(f"| {size} B received pps, PMD→PMD vs testpmd | "
+                     f"{_spread_pps(mine['rx_pps']) if mine else '–'} | {_spread_pps(fig['rx_pps'])} | "
+                     f"{_x(r.get(f'pmd_over_testpmd_{size}'))} | ≥ 1.0x |")
+    life = data.get("lifecycle", {})
+    for what, key in (("bind", "bind_s"), ("restore", "restore_s")):
+        mine = _spread_s(life[f"nictest_{key}"]) if life.get("ok") else "–"
+        lines.append(f"| {what} one NIC vs dpdk-devbind.py | {mine} | {_spread_s(peers['devbind'][key])} | "
+                     f"{_x(r.get(f'{what}_nictest_over_devbind'))} | – |")
+    return lines
+
+
 def where_the_time_goes(life: dict) -> list:
     """One line each for bind and restore: the median of each phase the agent timed, largest first."""
     lines = []
@@ -121,6 +145,7 @@ def render(data: dict) -> str:
     life = data.get("lifecycle", {})
     for line in where_the_time_goes(life) if life.get("ok") else []:
         lines += ["", line]
+    lines += _peers(data)
     for note in data.get("notes", []):
         lines += ["", note]
     return "\n".join(lines)

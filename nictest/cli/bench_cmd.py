@@ -28,7 +28,10 @@ def add_parser(sub) -> None:
     parser.add_argument("--allow-uio", action="store_true",
                         help="on a host without IOMMU, measure with uio_pci_generic (unrestricted DMA)")
     parser.add_argument("--only", default=",".join(GROUPS), metavar="GROUPS",
-                        help=f"comma-separated subset of {','.join(GROUPS)}")
+                        help=f"comma-separated subset of {','.join(GROUPS)} (and peers)")
+    parser.add_argument("--peers", action="store_true",
+                        help="also run DPDK's testpmd and dpdk-devbind.py on the same NICs (DPDK must be on "
+                             "the host: the bundled lab-bench has it) and report nictest/peer ratios")
     parser.add_argument("--reps", type=int, default=None, help="repetitions per data-path figure (default 7)")
     parser.add_argument("--note", action="append", default=[], metavar="TEXT",
                         help="a note to keep with the results (e.g. what a profile showed); repeatable")
@@ -52,9 +55,12 @@ def run(args) -> int:
     if not args.host:
         raise InventoryError("nictest bench needs --host H (or --table to only render an existing bench.json)")
     groups = [g.strip() for g in args.only.split(",") if g.strip()]
-    unknown = sorted(set(groups) - set(runner.GROUPS))
+    known = runner.GROUPS + (runner.PEERS,)
+    unknown = sorted(set(groups) - set(known))
     if unknown:
-        raise InventoryError(f"--only {','.join(unknown)}: known groups are {','.join(runner.GROUPS)}")
+        raise InventoryError(f"--only {','.join(unknown)}: known groups are {','.join(known)}")
+    if args.peers and runner.PEERS not in groups:
+        groups.append(runner.PEERS)
     plan = Plan() if args.reps is None else Plan(reps=args.reps)
     data = runner.run(args.host, pair_host=args.pair_host or runner.default_pair(args.host),
                       inventory_path=args.inventory, allow_uio=args.allow_uio, plan=plan, groups=groups,

@@ -28,5 +28,5 @@ def ensure_up(name: str, progress: Progress | None = None) -> tuple[LabVM, bool]
         if vm.running():
             vm.wait_ssh(300, progress)
             return vm, False
-        image = _build.build(say=progress)
+        image = _build.build(say=progress, variant=vm.profile.image)
         return vm, vm.up(image, progress)

@@ -55,12 +55,18 @@ def recipe_hash() -> str:
     return digest.hexdigest()[:12]
 
 
-def image_key() -> str:
-    return f"{mirror.kernel_version()}-{recipe_hash()}".replace("/", "_")
+VARIANTS = ("main", "bench")
 
 
-def current_image() -> Image:
-    return Image(paths.images_dir() / image_key())
+def image_key(variant: str = "main") -> str:
+    suffix = "" if variant == "main" else f"-{variant}"
+    return f"{mirror.kernel_version()}-{recipe_hash()}{suffix}".replace("/", "_")
+
+
+def current_image(variant: str = "main") -> Image:
+    if variant not in VARIANTS:
+        raise LabError(f"no lab image variant {variant!r}; variants: {', '.join(VARIANTS)}")
+    return Image(paths.images_dir() / image_key(variant))
 
 
 def check_host_tools() -> None:
@@ -81,10 +87,10 @@ def _run(argv, progress: Progress, stage: str, log: Path, **kw) -> None:
                        f"full log: {log}\n" + "\n".join(tail))
 
 
-def build(force: bool = False, say: Progress | None = None) -> Image:
+def build(force: bool = False, say: Progress | None = None, variant: str = "main") -> Image:
     """Build the image for the current recipe unless it is cached already."""
     progress = say or Progress("lab build")
-    image = current_image()
+    image = current_image(variant)
     paths.images_dir().mkdir(parents=True, exist_ok=True)
     with open(paths.images_dir() / ".build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # parallel sessions build once
@@ -92,11 +98,37 @@ def build(force: bool = False, say: Progress | None = None) -> Image:
             progress.say("cache", f"image {image.dir.name} is cached")
             return image
         check_host_tools()
-        _build_into(image, progress)
+        _build_into(image, progress, variant)
     return image
 
 
-def _build_into(image: Image, progress: Progress) -> None:
+def _install_bench_packages(rootfs: Path, progress: Progress, log: Path) -> None:
+    """apt-get install the bench peers into the root (chroot: no host device is touched;
+    policy-rc.d keeps every service from starting during the install)."""
+    progress.say("bench", f"apt-get install {' '.join(guest_files.BENCH_PACKAGES)} in the root "
+                          "(DPDK and its dependencies: a few minutes)")
+    policy = rootfs / "usr/sbin/policy-rc.d"
+    policy.write_text("#!/bin/sh\nexit 101\n")
+    policy.chmod(0o755)
+    resolv = rootfs / "etc/resolv.conf"
+    if Path("/etc/resolv.conf").exists():
+        resolv.unlink(missing_ok=True)
+        shutil.copy("/etc/resolv.conf", resolv)  # the build machine's resolver reaches the mirror
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"}
+    try:
+        _run(["chroot", str(rootfs), "apt-get", "update"], progress, "bench apt-get update", log, env=env)
+        _run(["chroot", str(rootfs), "apt-get", "install", "-y", "--no-install-recommends",
+              *guest_files.BENCH_PACKAGES], progress, "bench apt-get install", log, env=env)
+    finally:
+        policy.unlink(missing_ok=True)
+        resolv.unlink(missing_ok=True)
+    shutil.rmtree(rootfs / "var/lib/apt/lists", ignore_errors=True)
+    (rootfs / "var/lib/apt/lists/partial").mkdir(parents=True, exist_ok=True)
+    if not (rootfs / "usr/bin/dpdk-testpmd").exists() or not (rootfs / "usr/bin/dpdk-devbind.py").exists():
+        raise LabError(f"the bench image has no dpdk-testpmd or dpdk-devbind.py after the install; see {log}")
+
+
+def _build_into(image: Image, progress: Progress, variant: str = "main") -> None:
     work = image.dir.with_name(image.dir.name + ".work")
     shutil.rmtree(work, ignore_errors=True)
     shutil.rmtree(image.dir, ignore_errors=True)
@@ -109,6 +141,8 @@ def _build_into(image: Image, progress: Progress) -> None:
                            "packages (about a minute or two)")
     _run(["debootstrap", "--variant=minbase", "--include=" + ",".join(guest_files.PACKAGES),
           mirror.SUITE, str(rootfs), source], progress, "debootstrap", log)
+    if variant == "bench":
+        _install_bench_packages(rootfs, progress, log)
 
     progress.say("configure", "network, sshd, keys, masked timers")
     for rel, text in guest_files.FILES.items():
@@ -150,7 +184,7 @@ def _build_into(image: Image, progress: Progress) -> None:
 
     meta = {"kernel_release": kernels[-1].name[len("vmlinuz-"):],
             "kernel_package": mirror.kernel_version(), "recipe": recipe_hash(),
-            "suite": mirror.SUITE}
+            "suite": mirror.SUITE, "variant": variant}
     (work / "meta.json").write_text(json.dumps(meta, indent=2))  # written last: marks complete
     work.rename(image.dir)
     progress.say("done", f"image {image.dir.name} (kernel {meta['kernel_release']})")

@@ -37,3 +37,7 @@ PACKAGES = [
     "python3-ply",
     "python3-dev", "gcc", "libc6-dev",
 ]
+# The bench image adds the peers `nictest bench --peers` compares with: DPDK's testpmd
+# (in dpdk-dev on Debian 12) and dpdk-devbind.py (in dpdk), installed by apt in the
+# root after debootstrap (apt resolves their ~300 dependencies; debootstrap cannot).
+BENCH_PACKAGES = ["dpdk", "dpdk-dev"]

@@ -26,8 +26,9 @@ QEMU_DEVICES = {
     "virtio-net": "virtio-net-pci",
 }
 PLACES = ("root", "root-port", "pci-bridge")
-_LAB_KEYS = {"name", "like", "iommu", "ssh_port", "memory_mb", "cpus", "nic"}
+_LAB_KEYS = {"name", "like", "iommu", "ssh_port", "memory_mb", "cpus", "nic", "image"}
 _NIC_KEYS = {"model", "mac", "place", "slot", "cable"}
+IMAGE_VARIANTS = ("main", "bench")  # build.py builds each; "bench" = main + DPDK (testpmd, dpdk-devbind)
 # Root ports sit at bus 0 slot 0x10 and up (one per "root-port" NIC, then one for
 # the PCIe-to-PCI bridge), so they never collide with 02.0 (management) or the
 # root-bus NICs at 03.0 and up.
@@ -76,6 +77,7 @@ class LabProfile:
     # A TCG guest's kernel AF_PACKET receiver keeps up with ~57k frames/s (measured on the
     # 2-core development machine); kernel-path sends to a lab guest are paced at this.
     kernel_rx_pps: int = 20_000
+    image: str = "main"  # the guest image variant (build.VARIANTS): "bench" adds DPDK for the peers
 
     @property
     def nic_macs(self) -> tuple:
@@ -229,8 +231,11 @@ def _build(source: str, name: str, raw: dict) -> LabProfile:
     memory, cpus = raw.get("memory_mb", 1024), raw.get("cpus", 2)
     if not isinstance(memory, int) or memory < 512 or not isinstance(cpus, int) or not 1 <= cpus <= 8:
         raise _fail(source, name, "memory_mb >= 512 and cpus 1..8")
+    image = raw.get("image", "main")
+    if image not in IMAGE_VARIANTS:
+        raise _fail(source, f"{name}.image", f"one of {', '.join(IMAGE_VARIANTS)}")
     return LabProfile(name=name, iommu=raw["iommu"], ssh_port=raw["ssh_port"], nics=nics,
-                      memory_mb=memory, cpus=cpus, source=source, root_ports=root_ports)
+                      memory_mb=memory, cpus=cpus, source=source, root_ports=root_ports, image=image)
 
 
 def _load_bundled() -> dict:

@@ -1,0 +1,148 @@
+"""Group `peers`: DPDK's own tools on the same host and NIC pair, in the same run.
+
+- testpmd: `--forward-mode=txonly` on the NIC, `--forward-mode=rxonly` on its cabled peer,
+  one process per port (each its own --file-prefix, forwarding on the other vCPU), both
+  NICs bound to vfio-pci by nictest first (so its safety checks decide). The figure is
+  testpmd's own Rx-pps over a window in the middle of the stream.
+- dpdk-devbind.py: `-b vfio-pci` and back to the kernel driver, timed on the host like the
+  lifecycle floor, only after nictest's own bind and restore of the NIC passed.
+
+On a host without DPDK the group fails saying what to install; the other groups still run.
+"""
+from __future__ import annotations
+
+import re
+
+from nictest.bench import shell, stats
+from nictest.bench.lifecycle import original_driver
+from nictest.errors import PrerequisiteMissing, StateError
+
+TOOLS = ("dpdk-testpmd", "dpdk-devbind.py")
+WARM_S, WINDOW_S = 16, 6   # rx: first `show port stats` after WARM_S, the second WINDOW_S later
+TX_START_S, TX_STOP_S = 4, 30  # tx: launched TX_START_S after rx, told to stop TX_STOP_S after its launch
+MBUFS = 8192               # fits two testpmd processes in the lab's 64 x 2 MiB hugepages
+
+# Both testpmd processes read their commands from a pipe: the writer's sleeps set the
+# window; `show port stats all` prints Rx-pps "since last show" (testpmd's own rate).
+TESTPMD_SCRIPT = r"""
+set -u
+rx_log=$(mktemp); tx_log=$(mktemp)
+trap 'rm -f $rx_log $tx_log' EXIT
+( echo start; sleep {warm}; echo "show port stats all"; sleep {window}; echo "show port stats all"; echo stop; echo quit ) |
+  timeout 120 dpdk-testpmd -l 0,1 --main-lcore 1 -n 1 -a {rx} --file-prefix nictest-rx -- \
+    --total-num-mbufs={mbufs} -i --forward-mode=rxonly > $rx_log 2>&1 &
+rx_pid=$!
+sleep {tx_start}
+( echo start; sleep {tx_stop}; echo stop; echo quit ) |
+  timeout 120 dpdk-testpmd -l 0,1 --main-lcore 0 -n 1 -a {tx} --file-prefix nictest-tx -- \
+    --total-num-mbufs={mbufs} -i --forward-mode=txonly --txpkts={size} > $tx_log 2>&1
+tx_rc=$?
+wait $rx_pid; rx_rc=$?
+echo "TX_RC $tx_rc"; echo "RX_RC $rx_rc"
+sed 's/^/RX| /' $rx_log; sed 's/^/TX| /' $tx_log
+"""
+
+DEVBIND_SCRIPT = r"""
+set -e
+dev={address}; d=/sys/bus/pci/devices/$dev
+[ "$(basename "$(readlink $d/driver)")" = {original} ] || {{ echo "NOT_ON_{original}"; exit 3; }}
+# whatever happens, the NIC goes back to its kernel driver with no override left
+trap 'dpdk-devbind.py -b {original} $dev >/dev/null 2>&1 || true; echo > $d/driver_override || true' EXIT
+for i in $(seq {reps}); do
+  t0=${{EPOCHREALTIME/./}}
+  dpdk-devbind.py -b {target} $dev > /dev/null
+  t1=${{EPOCHREALTIME/./}}
+  dpdk-devbind.py -b {original} $dev > /dev/null
+  t2=${{EPOCHREALTIME/./}}
+  echo "BIND $((t1 - t0))"
+  echo "RESTORE $((t2 - t1))"
+done
+"""
+
+
+def require_dpdk(host, host_name: str) -> None:
+    out = shell.run(host, "for t in " + " ".join(TOOLS) + "; do command -v $t > /dev/null || echo MISSING $t; done; true")
+    missing = [line.split()[1] for line in out.splitlines() if line.startswith("MISSING ")]
+    if missing:
+        raise PrerequisiteMissing(
+            f"{host_name} has no {', '.join(missing)}: the peers need DPDK on the host (Debian 12: "
+            "apt-get install dpdk dpdk-dev; testpmd is in dpdk-dev), or use the bundled lab-bench")
+
+
+def parse_testpmd(out: str) -> dict:
+    """Rx-pps of the rx process's second `show port stats`, with the RX-packets counts of both shows."""
+    rx = [line[4:] for line in out.splitlines() if line.startswith("RX| ")]
+    codes = dict(re.findall(r"^(TX_RC|RX_RC) (\d+)$", out, re.M))
+    rates = [int(v) for v in re.findall(r"Rx-pps:\s+(\d+)", "\n".join(rx))]
+    counts = [int(v) for v in re.findall(r"RX-packets:\s+(\d+)\s+RX-missed", "\n".join(rx))]
+    if codes.get("TX_RC") != "0" or codes.get("RX_RC") != "0" or len(rates) < 2 or len(counts) < 2:
+        tail = "\n".join(out.splitlines()[-25:])
+        raise StateError(f"testpmd did not run through (tx rc {codes.get('TX_RC')}, rx rc {codes.get('RX_RC')}, "
+                         f"{len(rates)} rate lines): {tail}")
+    if counts[0] == 0:
+        raise StateError("testpmd's receiver had nothing yet at the first show: the sender started late, "
+                         "the window would not be inside the stream")
+    return {"rx_pps": rates[1], "rx_packets_window": counts[1] - counts[0]}
+
+
+def _testpmd(ctx, size: int) -> dict:
+    script = TESTPMD_SCRIPT.format(warm=WARM_S, window=WINDOW_S, tx_start=TX_START_S, tx_stop=TX_STOP_S,
+                                   rx=ctx.peer, tx=ctx.nic, size=size, mbufs=MBUFS)
+    return parse_testpmd(shell.run(ctx.host, script, timeout=180))
+
+
+def _devbind(ctx, original: str) -> dict:
+    reps = ctx.plan.peer_reps
+    out = shell.run(ctx.host, DEVBIND_SCRIPT.format(address=ctx.nic, original=original, target=ctx.driver,
+                                                    reps=reps), timeout=600)
+    bind, restore = shell.parse_times(out, "BIND"), shell.parse_times(out, "RESTORE")
+    if len(bind) != reps or len(restore) != reps:
+        raise StateError(f"the devbind loop printed {len(bind)} bind / {len(restore)} restore times, want {reps}: "
+                         f"{out[-300:]}")
+    if original_driver(ctx.host, ctx.nic) != original:
+        raise StateError(f"{ctx.nic} is not back on {original} after dpdk-devbind.py")
+    return {"bind_s": stats.summary(bind), "restore_s": stats.summary(restore)}
+
+
+def run(ctx) -> dict:
+    host, plan, prog = ctx.host, ctx.plan, ctx.progress
+    require_dpdk(host, ctx.host_name)
+    original = original_driver(host, ctx.nic)
+    original_driver(host, ctx.peer)  # both on their kernel driver before anything moves
+    pps = {}
+    bound = []
+    try:
+        for address in (ctx.nic, ctx.peer):
+            host.call("bind", address=address, driver=ctx.driver, allow_uio=ctx.allow_uio, persistent=False)
+            bound.append(address)
+        for size in plan.peer_sizes:
+            with prog.stage(f"peers: testpmd txonly -> rxonly {size} B (~{WARM_S + WINDOW_S + 10} s each)",
+                            plan.peer_reps):
+                runs = [_testpmd(ctx, size) for _ in range(plan.peer_reps)]
+            pps[str(size)] = {"rx_pps": stats.summary([r["rx_pps"] for r in runs]), "runs": runs}
+    finally:
+        for address in bound:
+            host.call("restore", address=address, timeout=120)
+    with prog.stage(f"peers: dpdk-devbind.py -b {ctx.driver} and back, {ctx.nic}", plan.peer_reps):
+        devbind = _devbind(ctx, original)
+    return {"nic": ctx.nic, "peer": ctx.peer, "driver": ctx.driver, "kernel_driver": original,
+            "reps": plan.peer_reps, "testpmd": {"mode": "txonly on the NIC, rxonly on its peer, one process each",
+                                                "mbufs": MBUFS, "window_s": WINDOW_S, "pps": pps},
+            "devbind": devbind}
+
+
+def ratios(data: dict) -> dict:
+    """nictest over its peers, from the groups of the same run (medians)."""
+    peers, dp, life = data.get("peers", {}), data.get("datapath", {}), data.get("lifecycle", {})
+    out = {}
+    if peers.get("ok") and dp.get("ok"):
+        for size, fig in peers["testpmd"]["pps"].items():
+            mine = dp["pps"]["pmd"].get(size)
+            if mine:
+                out[f"pmd_over_testpmd_{size}"] = stats.ratio(mine["rx_pps"]["median"], fig["rx_pps"]["median"])
+    if peers.get("ok") and life.get("ok"):
+        out["bind_nictest_over_devbind"] = stats.ratio(life["nictest_bind_s"]["median"],
+                                                       peers["devbind"]["bind_s"]["median"])
+        out["restore_nictest_over_devbind"] = stats.ratio(life["nictest_restore_s"]["median"],
+                                                          peers["devbind"]["restore_s"]["median"])
+    return out
