@@ -108,6 +108,14 @@ def test_constants_from_the_header(mod):
     assert lib.PMD_HUGEPAGE_SIZE == 2 << 20
     assert (lib.PMD_FRAME_MIN, lib.PMD_FRAME_MAX) == (60, 1514)
     assert lib.PMD_ETHERTYPE == 0x88B5
+    assert (lib.PMD_CHECK_PAYLOAD, lib.PMD_CHECK_SEQUENCE) == (0, 1)
+
+
+def test_an_unknown_check_mode_is_refused_before_any_port_is_touched():
+    from nictest.pmd import port as port_mod
+
+    with pytest.raises(PmdError, match="check 'bytes': one of payload, sequence"):
+        port_mod.txrx(None, None, 10, check="bytes")
 
 
 def test_second_build_reuses_the_cache(built, cache_root):

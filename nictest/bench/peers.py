@@ -137,9 +137,10 @@ def ratios(data: dict) -> dict:
     out = {}
     if peers.get("ok") and dp.get("ok"):
         for size, fig in peers["testpmd"]["pps"].items():
-            mine = dp["pps"]["pmd"].get(size)
-            if mine:
-                out[f"pmd_over_testpmd_{size}"] = stats.ratio(mine["rx_pps"]["median"], fig["rx_pps"]["median"])
+            for path, key in (("pmd", "pmd_over_testpmd"), ("pmd_rate", "pmd_rate_over_testpmd")):
+                mine = dp["pps"].get(path, {}).get(size)
+                if mine:
+                    out[f"{key}_{size}"] = stats.ratio(mine["rx_pps"]["median"], fig["rx_pps"]["median"])
     if peers.get("ok") and life.get("ok"):
         out["bind_nictest_over_devbind"] = stats.ratio(life["nictest_bind_s"]["median"],
                                                        peers["devbind"]["bind_s"]["median"])

@@ -54,17 +54,21 @@ def data_total(m: dict) -> str:
 
 
 def _datapath(g: dict) -> list:
+    rate = bool(g["pps"].get("pmd_rate"))  # runs before the rate mode have no such column
     lines = [f"Data path: {g['nic']} -> {g['peer']} ({g['driver']}), {g['reps']} repetitions per figure, "
              "median (min–max); pps = frames the receiver got per second; RTT = round trip in µs, "
-             "median / p99 over all repetitions.", "",
-             "| size | kernel→kernel pps | PMD→PMD pps | PMD→kernel pps | PMD/kernel pps "
+             "median / p99 over all repetitions."
+             + (" PMD→PMD checks every payload byte; its rate mode only sequence numbers." if rate else ""), "",
+             "| size | kernel→kernel pps | PMD→PMD pps | " + ("PMD→PMD rate mode pps | " if rate else "")
+             + "PMD→kernel pps | PMD/kernel pps "
              "| kernel RTT med / p99 | PMD RTT med / p99 | kernel/PMD RTT med (p99) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|" + ("---|" if rate else "")]
     for size in g["sizes"]:
         s = str(size)
         k, p, m = (g["pps"][x][s]["rx_pps"] for x in ("kernel", "pmd", "mixed"))
         kl, pl, r = g["latency"]["kernel"][s], g["latency"]["pmd"][s], g["ratios"][s]
-        lines.append(f"| {size} B | {_spread_pps(k)} | {_spread_pps(p)} | {_spread_pps(m)} | "
+        rate_cell = f"{_spread_pps(g['pps']['pmd_rate'][s]['rx_pps'])} | " if rate else ""
+        lines.append(f"| {size} B | {_spread_pps(k)} | {_spread_pps(p)} | {rate_cell}{_spread_pps(m)} | "
                      f"**{_x(r['pps_pmd_over_kernel'])}** | {_us(kl['median_us'])} / {_us(kl['p99_us'])} | "
                      f"{_us(pl['median_us'])} / {_us(pl['p99_us'])} | **{_x(r['rtt_kernel_over_pmd'])}** "
                      f"({_x(r['p99_kernel_over_pmd'])}) |")
@@ -83,10 +87,13 @@ def _peers(data: dict) -> list:
                  f"{peers['testpmd']['window_s']} s); dpdk-devbind.py -b {peers['driver']} and back.", "",
              "| figure | nictest | peer | nictest/peer | goal |", "|---|---|---|---|---|"]
     for size, fig in peers["testpmd"]["pps"].items():
-        mine = dp.get("pps", {}).get("pmd", {}).get(size) if dp.get("ok") else None
-        lines.append(f"| {size} B received pps, PMD→PMD vs testpmd | "
-                     f"{_spread_pps(mine['rx_pps']) if mine else '–'} | {_spread_pps(fig['rx_pps'])} | "
-                     f"{_x(r.get(f'pmd_over_testpmd_{size}'))} | ≥ 1.0x |")
+        for path, key, what in (("pmd", "pmd_over_testpmd", "PMD→PMD (payload checked)"),
+                                ("pmd_rate", "pmd_rate_over_testpmd", "PMD→PMD rate mode (sequence only)")):
+            mine = dp.get("pps", {}).get(path, {}).get(size) if dp.get("ok") else None
+            if mine or path == "pmd":
+                lines.append(f"| {size} B received pps, {what} vs testpmd | "
+                             f"{_spread_pps(mine['rx_pps']) if mine else '–'} | {_spread_pps(fig['rx_pps'])} | "
+                             f"{_x(r.get(f'{key}_{size}'))} | ≥ 1.0x |")
     life = data.get("lifecycle", {})
     for what, key in (("bind", "bind_s"), ("restore", "restore_s")):
         mine = _spread_s(life[f"nictest_{key}"]) if life.get("ok") else "–"

@@ -7,6 +7,8 @@ per-packet work (cffi releases the GIL during each call).
 """
 from __future__ import annotations
 
+import errno
+
 import os
 import threading
 from typing import Dict, List, Optional
@@ -603,15 +605,23 @@ def parse_packet(frame: bytes) -> dict:
     return _pkt_dict(_struct_dict(ffi, info))
 
 
+CHECKS = ("payload", "sequence")  # enum pmd_check: every payload byte, or (rate mode) the sequence only
+
+
 def txrx(tx_port: Port, rx_port: Port, count: int, size: int = 64, seq_start: int = 0,
-         timeout_ms: int = 2000) -> dict:
-    """PMD -> PMD in one thread: {tx: {...}, rx: {...}}."""
+         timeout_ms: int = 2000, check: str = "payload") -> dict:
+    """PMD -> PMD in one thread: {tx: {...}, rx: {...}, check}. check "sequence" is the rate
+    mode: no payload pattern written or compared, loss and order counted as in "payload"."""
+    if check not in CHECKS:
+        raise PmdError("txrx", errno.EINVAL, f"check {check!r}: one of {', '.join(CHECKS)}")
     ffi, lib = tx_port.ffi, tx_port.lib
     tr, rr = ffi.new("struct pmd_tx_result *"), ffi.new("struct pmd_rx_result *")
+    mode = lib.PMD_CHECK_PAYLOAD if check == "payload" else lib.PMD_CHECK_SEQUENCE
     with tx_port._lock, rx_port._lock:
-        rc = lib.pmd_txrx_loop(tx_port._h("txrx"), rx_port._h("txrx"), count, size, seq_start, timeout_ms, tr, rr)
+        rc = lib.pmd_txrx_loop_checked(tx_port._h("txrx"), rx_port._h("txrx"), count, size, seq_start, timeout_ms,
+                                       mode, tr, rr)
         _check(lib, ffi, "txrx", rc, f"{tx_port.address} -> {rx_port.address}")
-    return {"tx": _tx_dict(_struct_dict(ffi, tr)), "rx": _rx_dict(_struct_dict(ffi, rr))}
+    return {"tx": _tx_dict(_struct_dict(ffi, tr)), "rx": _rx_dict(_struct_dict(ffi, rr)), "check": check}
 
 
 def pingpong(a: Port, b: Port, count: int, size: int = 64, timeout_ms: int = 1000) -> dict:

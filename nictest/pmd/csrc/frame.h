@@ -16,6 +16,7 @@ struct frame_gen {
     uint32_t size;
     uint16_t kind;
     uint64_t seq;
+    uint8_t payload; /* 1: write the pattern (frame_gen_init's default); 0: rate mode, header only */
 };
 
 void frame_gen_init(struct frame_gen *g, const uint8_t *dst, const uint8_t *src, uint32_t size, uint64_t seq,
@@ -24,12 +25,15 @@ void frame_gen_init(struct frame_gen *g, const uint8_t *dst, const uint8_t *src,
 uint32_t frame_write(struct frame_gen *g, uint8_t *buf);
 /* Classify a received frame; *seq and *kind are set for ours (good or bad). */
 int frame_check(const uint8_t *d, uint32_t len, uint64_t *seq, uint16_t *kind);
+/* frame_check without the pattern (payload 0): magic, length and sequence only. */
+int frame_check_as(const uint8_t *d, uint32_t len, uint64_t *seq, uint16_t *kind, int payload);
 
 /* Per-frame accounting shared by all receive loops. */
 struct rx_acc {
     struct pmd_rx_result *r;
     uint64_t expect;
     uint64_t first_ns, last_ns;
+    uint8_t payload; /* 1: check the pattern (rx_acc_init's default); 0: rate mode */
 };
 void rx_acc_init(struct rx_acc *a, struct pmd_rx_result *r, uint64_t expect_seq);
 void rx_acc_frame(struct rx_acc *a, const uint8_t *d, uint32_t len, uint8_t errors);

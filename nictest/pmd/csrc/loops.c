@@ -190,15 +190,25 @@ int pmd_rx_loop(struct pmd_port *port, uint64_t count, uint64_t expect_seq, uint
 int pmd_txrx_loop(struct pmd_port *tx, struct pmd_port *rx, uint64_t count, uint32_t size, uint64_t seq_start,
                   uint32_t timeout_ms, struct pmd_tx_result *tr, struct pmd_rx_result *rr)
 {
+    return pmd_txrx_loop_checked(tx, rx, count, size, seq_start, timeout_ms, PMD_CHECK_PAYLOAD, tr, rr);
+}
+
+int pmd_txrx_loop_checked(struct pmd_port *tx, struct pmd_port *rx, uint64_t count, uint32_t size,
+                          uint64_t seq_start, uint32_t timeout_ms, int check, struct pmd_tx_result *tr,
+                          struct pmd_rx_result *rr)
+{
     int rc;
     pmd_clear_error();
     memset(tr, 0, sizeof *tr);
     if ((rc = port_ok(tx)) < 0 || (rc = port_ok(rx)) < 0 || (rc = frame_size_ok(size)) < 0)
         return rc;
+    if (check != PMD_CHECK_PAYLOAD && check != PMD_CHECK_SEQUENCE)
+        return pmd_fail(EINVAL, "check mode %d: PMD_CHECK_PAYLOAD (0) or PMD_CHECK_SEQUENCE (1)", check);
     struct tx_ctx c = {.left = count};
     frame_gen_init(&c.gen, rx->mac, tx->mac, size, seq_start, FRAME_DATA);
     struct rx_acc acc;
     rx_acc_init(&acc, rr, seq_start);
+    c.gen.payload = acc.payload = (check == PMD_CHECK_PAYLOAD);
     uint64_t start = pmd_now_ns(), progress = start, queued = 0, tx_done_ns = 0;
     uint64_t limit = (uint64_t)timeout_ms * MS;
     for (;;) {

@@ -37,6 +37,14 @@ enum pmd_limits {
     PMD_ETHERTYPE = 0x88B5   /* IEEE local experimental */
 };
 
+/* What a stream loop writes and checks per frame. PAYLOAD: every payload byte of the
+ * pattern, on both ends. SEQUENCE (rate mode, as a traffic generator's): header, length
+ * and sequence number only; loss and order are accounted the same way. */
+enum pmd_check {
+    PMD_CHECK_PAYLOAD = 0,
+    PMD_CHECK_SEQUENCE = 1
+};
+
 enum pmd_reset_kind {
     PMD_RESET_NONE = 0,      /* only re-initialise the registers */
     PMD_RESET_VFIO = 1,      /* VFIO_DEVICE_RESET (function-level, when VFIO offers it) */
@@ -336,6 +344,10 @@ int pmd_rx_loop(struct pmd_port *port, uint64_t count, uint64_t expect_seq, uint
 int pmd_txrx_loop(struct pmd_port *tx, struct pmd_port *rx, uint64_t count, uint32_t size,
                   uint64_t seq_start, uint32_t timeout_ms,
                   struct pmd_tx_result *tx_result, struct pmd_rx_result *rx_result);
+/* The same with `check` (enum pmd_check): pmd_txrx_loop is PMD_CHECK_PAYLOAD. */
+int pmd_txrx_loop_checked(struct pmd_port *tx, struct pmd_port *rx, uint64_t count, uint32_t size,
+                          uint64_t seq_start, uint32_t timeout_ms, int check,
+                          struct pmd_tx_result *tx_result, struct pmd_rx_result *rx_result);
 /* Ping-pong between two ports (a sends, b echoes): round-trip times. */
 int pmd_pingpong(struct pmd_port *a, struct pmd_port *b, uint64_t count, uint32_t size,
                  uint32_t timeout_ms, struct pmd_pingpong_result *result);
