@@ -12,29 +12,12 @@ import time
 from nictest.bench import shell, stats
 from nictest.errors import StateError
 
-# driver_override, unbind, drivers_probe (bind); unbind, clear override, drivers_probe (restore).
-# $EPOCHREALTIME and builtins only: no process start inside the timed part.
-FLOOR_SCRIPT = r"""
-set -e
-dev={address}; d=/sys/bus/pci/devices/$dev
-[ "$(basename "$(readlink $d/driver)")" = {original} ] || {{ echo "NOT_ON_{original}"; exit 3; }}
+# driver_override, unbind, drivers_probe (bind); unbind, clear override, drivers_probe (restore):
+# echo is a builtin, so nothing but the sysfs writes is timed.
+FLOOR_BIND = "echo {target} > $d/driver_override; echo $dev > $d/driver/unbind; echo $dev > /sys/bus/pci/drivers_probe"
+FLOOR_RESTORE = "echo $dev > $d/driver/unbind; echo > $d/driver_override; echo $dev > /sys/bus/pci/drivers_probe"
 # never leave the NIC driverless: whatever happens, clear the override and re-probe
-trap 'echo > $d/driver_override || true; echo $dev > /sys/bus/pci/drivers_probe 2>/dev/null || true' EXIT
-for i in $(seq {reps}); do
-  t0=${{EPOCHREALTIME/./}}
-  echo {target} > $d/driver_override
-  echo $dev > $d/driver/unbind
-  echo $dev > /sys/bus/pci/drivers_probe
-  t1=${{EPOCHREALTIME/./}}
-  echo $dev > $d/driver/unbind
-  echo > $d/driver_override
-  echo $dev > /sys/bus/pci/drivers_probe
-  t2=${{EPOCHREALTIME/./}}
-  echo "BIND $((t1 - t0))"
-  echo "RESTORE $((t2 - t1))"
-done
-[ "$(basename "$(readlink $d/driver)")" = {original} ] || {{ echo "NOT_BACK_ON_{original}"; exit 4; }}
-"""
+FLOOR_TRAP = "echo > $d/driver_override || true; echo $dev > /sys/bus/pci/drivers_probe 2>/dev/null || true"
 
 
 def original_driver(host, address: str) -> str:
@@ -54,8 +37,7 @@ def _with_round_trip(phases: dict, seconds: float) -> dict:
 
 
 def phase_medians(runs: list) -> dict:
-    """{phase: median seconds} over the repetitions (a phase missing from a run counts 0 there);
-    round_trip is the controller's time minus the agent's: SSH, JSON, the op's dispatch."""
+    """{phase: median seconds} over the repetitions (a phase missing from a run counts 0 there)."""
     names = sorted({name for run in runs for name in run})
     return {name: round(stats.percentile([run.get(name, 0.0) for run in runs], 50), 4) for name in names}
 
@@ -80,13 +62,10 @@ def run(ctx) -> dict:
             restore_host_s.append(restored["restore_seconds"])
             bind_phases.append(_with_round_trip(bound.get("phases") or {}, t1 - t0))
             restore_phases.append(_with_round_trip(restored.get("phases") or {}, t2 - t1))
-    script = FLOOR_SCRIPT.format(address=ctx.nic, original=original, target=ctx.driver, reps=reps)
     with prog.stage("lifecycle: floor, bare sysfs writes in one ssh command on the host", reps):
-        out = shell.run(host, script, timeout=300)
-    floor_bind, floor_restore = shell.parse_times(out, "BIND"), shell.parse_times(out, "RESTORE")
-    if len(floor_bind) != reps or len(floor_restore) != reps:
-        raise StateError(f"the floor loop printed {len(floor_bind)} bind / {len(floor_restore)} restore times, "
-                         f"want {reps}: {out[-300:]}")
+        floor_bind, floor_restore = shell.timed_loop(
+            host, "floor", address=ctx.nic, original=original, reps=reps,
+            bind=FLOOR_BIND.format(target=ctx.driver), restore=FLOOR_RESTORE, trap=FLOOR_TRAP)
     # drivers_probe returns before udev has named the netdev: wait so the next group finds it.
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -42,22 +42,10 @@ echo "TX_RC $tx_rc"; echo "RX_RC $rx_rc"
 sed 's/^/RX| /' $rx_log; sed 's/^/TX| /' $tx_log
 """
 
-DEVBIND_SCRIPT = r"""
-set -e
-dev={address}; d=/sys/bus/pci/devices/$dev
-[ "$(basename "$(readlink $d/driver)")" = {original} ] || {{ echo "NOT_ON_{original}"; exit 3; }}
+DEVBIND_BIND = "dpdk-devbind.py -b {target} $dev > /dev/null"
+DEVBIND_RESTORE = "dpdk-devbind.py -b {original} $dev > /dev/null"
 # whatever happens, the NIC goes back to its kernel driver with no override left
-trap 'dpdk-devbind.py -b {original} $dev >/dev/null 2>&1 || true; echo > $d/driver_override || true' EXIT
-for i in $(seq {reps}); do
-  t0=${{EPOCHREALTIME/./}}
-  dpdk-devbind.py -b {target} $dev > /dev/null
-  t1=${{EPOCHREALTIME/./}}
-  dpdk-devbind.py -b {original} $dev > /dev/null
-  t2=${{EPOCHREALTIME/./}}
-  echo "BIND $((t1 - t0))"
-  echo "RESTORE $((t2 - t1))"
-done
-"""
+DEVBIND_TRAP = "dpdk-devbind.py -b {original} $dev >/dev/null 2>&1 || true; echo > $d/driver_override || true"
 
 
 def require_dpdk(host, host_name: str) -> None:
@@ -92,15 +80,10 @@ def _testpmd(ctx, size: int) -> dict:
 
 
 def _devbind(ctx, original: str) -> dict:
-    reps = ctx.plan.peer_reps
-    out = shell.run(ctx.host, DEVBIND_SCRIPT.format(address=ctx.nic, original=original, target=ctx.driver,
-                                                    reps=reps), timeout=600)
-    bind, restore = shell.parse_times(out, "BIND"), shell.parse_times(out, "RESTORE")
-    if len(bind) != reps or len(restore) != reps:
-        raise StateError(f"the devbind loop printed {len(bind)} bind / {len(restore)} restore times, want {reps}: "
-                         f"{out[-300:]}")
-    if original_driver(ctx.host, ctx.nic) != original:
-        raise StateError(f"{ctx.nic} is not back on {original} after dpdk-devbind.py")
+    bind, restore = shell.timed_loop(
+        ctx.host, "devbind", address=ctx.nic, original=original, reps=ctx.plan.peer_reps,
+        bind=DEVBIND_BIND.format(target=ctx.driver), restore=DEVBIND_RESTORE.format(original=original),
+        trap=DEVBIND_TRAP.format(original=original), timeout=600)
     return {"bind_s": stats.summary(bind), "restore_s": stats.summary(restore)}
 
 

@@ -11,7 +11,7 @@ import subprocess
 import time
 from typing import List
 
-from nictest.errors import HostUnreachable
+from nictest.errors import HostUnreachable, StateError
 
 
 def ssh_argv(host) -> List[str]:
@@ -56,6 +56,41 @@ def timed_true(host, timeout: float = 60) -> float:
     if res.returncode != 0:
         raise HostUnreachable(f"{host.name}: `ssh ... true` failed (rc {res.returncode}): {res.stderr.strip()}")
     return seconds
+
+
+# A bind/restore pair timed on the host, `reps` times: {bind} and {restore} are the shell
+# commands of one direction each, {trap} what puts the NIC back whatever happens.
+# $EPOCHREALTIME and builtins only around them: no process start inside the timed part
+# beyond what the commands themselves run.
+TIMED_LOOP = r"""
+set -e
+dev={address}; d=/sys/bus/pci/devices/$dev
+[ "$(basename "$(readlink $d/driver)")" = {original} ] || {{ echo "NOT_ON_{original}"; exit 3; }}
+trap '{trap}' EXIT
+for i in $(seq {reps}); do
+  t0=${{EPOCHREALTIME/./}}
+  {bind}
+  t1=${{EPOCHREALTIME/./}}
+  {restore}
+  t2=${{EPOCHREALTIME/./}}
+  echo "BIND $((t1 - t0))"
+  echo "RESTORE $((t2 - t1))"
+done
+[ "$(basename "$(readlink $d/driver)")" = {original} ] || {{ echo "NOT_BACK_ON_{original}"; exit 4; }}
+"""
+
+
+def timed_loop(host, what: str, *, address: str, original: str, reps: int, bind: str, restore: str,
+               trap: str, timeout: float = 300) -> tuple:
+    """Run TIMED_LOOP on the host: (bind seconds, restore seconds), `reps` of each.
+    The commands may use $dev (the address) and $d (its sysfs directory)."""
+    out = run(host, TIMED_LOOP.format(address=address, original=original, reps=reps, bind=bind,
+                                      restore=restore, trap=trap), timeout=timeout)
+    binds, restores = parse_times(out, "BIND"), parse_times(out, "RESTORE")
+    if len(binds) != reps or len(restores) != reps:
+        raise StateError(f"the {what} loop printed {len(binds)} bind / {len(restores)} restore times, "
+                         f"want {reps}: {out[-300:]}")
+    return binds, restores
 
 
 def parse_times(stdout: str, tag: str) -> List[float]:

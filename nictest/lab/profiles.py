@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import LabError
+from .build import VARIANTS as IMAGE_VARIANTS  # "bench" = main + DPDK (testpmd, dpdk-devbind)
 
 BUNDLED = Path(__file__).with_name("labs.toml")
 
@@ -28,7 +29,6 @@ QEMU_DEVICES = {
 PLACES = ("root", "root-port", "pci-bridge")
 _LAB_KEYS = {"name", "like", "iommu", "ssh_port", "memory_mb", "cpus", "nic", "image"}
 _NIC_KEYS = {"model", "mac", "place", "slot", "cable"}
-IMAGE_VARIANTS = ("main", "bench")  # build.py builds each; "bench" = main + DPDK (testpmd, dpdk-devbind)
 # Root ports sit at bus 0 slot 0x10 and up (one per "root-port" NIC, then one for
 # the PCIe-to-PCI bridge), so they never collide with 02.0 (management) or the
 # root-bus NICs at 03.0 and up.
