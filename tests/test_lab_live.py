@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,42 @@ def test_a_second_connection_does_not_upload_the_agent_again(host):
         assert second.uploads == 0
         assert second.call("ping") == {"pong": True}
     finally:
+        second.close()
+
+
+def driver_of(host, address: str):
+    return next(d for d in host.call("status")["devices"] if d["address"] == address)["driver"]
+
+
+def test_cli_connections_share_the_resident_agent_and_each_keeps_its_dead_mans_switch(host):
+    """Two CLI-style connections (hosts.connect(resident=True), as `nictest status|bind` make)
+    reach one resident agent through sshd's direct-streamlocal channel, each under its own
+    SSH session as the kernel tells it; the first one's NIC, held and its connection cut
+    without a goodbye (a killed CLI), is back on its kernel driver while the second is served."""
+    profile = lab_profile(host)
+    want = profile.nics[0]
+    kernel_driver = MODEL_IDS[want.model][2]
+    driver = "vfio-pci" if host.info["iommu"] else "uio_pci_generic"
+    first = hosts.connect(host.spec, resident=True)
+    second = hosts.connect(host.spec, resident=True)
+    try:
+        assert first.info["resident"] is True and second.info["resident"] is True, first.info
+        assert first.info["pid"] == second.info["pid"] != host.info["pid"]
+        assert first.info["session_ip"] == second.info["session_ip"] == host.info["session_ip"]
+        assert first.info["session_local"] == host.info["session_local"]
+        first.call("bind", address=want.guest_address, driver=driver, allow_uio=True, persistent=False)
+        assert driver_of(second, want.guest_address) == driver
+        first._drop()  # the channel closed under the agent: what a SIGKILLed CLI leaves
+        deadline = time.monotonic() + 60
+        while driver_of(second, want.guest_address) != kernel_driver and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert driver_of(second, want.guest_address) == kernel_driver, "the cut client's NIC was not restored"
+        journal = second.call("journal")
+        assert all(e["address"] != want.guest_address for kind in ("held", "stale", "persistent")
+                   for e in journal[kind]), journal
+        assert second.call("ping") == {"pong": True} and second.info["pid"] == first.info["pid"]
+    finally:
+        first.close()
         second.close()
 
 

@@ -181,6 +181,20 @@ def test_unbound_nic_module_from_modules_alias(tmp_path):
     assert read_device(tmp_path, "00:05.0").module == "e1000e"
 
 
+def test_modules_alias_is_indexed_once_until_depmod_rewrites_it(tmp_path):
+    from nictest.pci.modalias import load_pci_aliases, module_for
+
+    fake = build_lab_host(tmp_path)
+    fake.write_modules_alias("6.1.0-test", ["alias pci:v00008086d000010D3sv*sd*bc*sc*i* e1000e"])
+    nic = "pci:v00008086d000010D3sv00008086sd00000000bc02sc00i00"
+    first = load_pci_aliases(tmp_path)
+    assert module_for(nic, first) == "e1000e"
+    assert load_pci_aliases(tmp_path) is first  # a resident agent's second status reads nothing
+    fake.write_modules_alias("6.1.0-test", ["alias pci:v00008086d000010D3sv*sd*bc*sc*i* e1000e_new"])
+    again = load_pci_aliases(tmp_path)
+    assert again is not first and module_for(nic, again) == "e1000e_new"
+
+
 def test_driver_override_and_numa_node(tmp_path):
     fake = build_lab_host(tmp_path)
     fake.add_pci("0000:00:05.0", driver="vfio-pci", driver_override="vfio-pci", numa_node=1)

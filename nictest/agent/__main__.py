@@ -1,4 +1,6 @@
-"""Entry point: `python3 -m nictest.agent [--ssh-connection "$SSH_CONNECTION"]`.
+"""Entry point: `python3 -m nictest.agent [--ssh-connection "$SSH_CONNECTION"]`, or
+`python3 -m nictest.agent --resident SOCKET` to make sure the resident agent serves
+SOCKET (resident.py) and return.
 
 The real stdout file descriptor carries only protocol lines: it is duplicated for
 the protocol and fd 1 is pointed at stderr, so a stray print (ours, a library's,
@@ -12,6 +14,7 @@ import os
 import sys
 from typing import List, Optional
 
+from nictest.agent.ops import load_op_modules
 from nictest.agent.server import Agent
 
 
@@ -37,7 +40,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--ssh-connection", default=os.environ.get("SSH_CONNECTION"),
                         help='"<client_ip> <client_port> <server_ip> <server_port>" of the controller session')
     parser.add_argument("--log-level", default=os.environ.get("NICTEST_AGENT_LOG", "INFO"))
+    parser.add_argument("--resident", metavar="SOCKET", help="start the resident agent on this Unix socket")
     options = parser.parse_args(argv)
+
+    if options.resident:
+        from nictest.agent import resident
+
+        logging.basicConfig(stream=sys.stderr, level=options.log_level.upper(),
+                            format="nictest-agent %(levelname)s %(name)s: %(message)s")
+        # Loaded before the fork: the daemon never imports on a client's time.
+        return resident.start(options.resident, load_op_modules(), out=sys.stdout)
 
     protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())

@@ -49,7 +49,9 @@ class BindingState(Service):
         self.journal = Journal()
         self.locks = Locks()
         self.allowed: Optional[List[str]] = None
-        self.controller = _default_controller()
+        # Until the session op names it: the SSH client's address (a resident agent's client
+        # brings its own, so not this process's $SSH_CONNECTION).
+        self.controller = agent.session_ip or f"local:{socket.gethostname()}"
         self.held: Dict[str, DeviceLock] = {}
 
     def owner(self) -> Dict[str, Any]:
@@ -133,11 +135,6 @@ class BindingState(Service):
 def state(agent) -> BindingState:
     """This agent's Binding service."""
     return agent.service(BindingState)
-
-
-def _default_controller() -> str:
-    fields = (os.environ.get("SSH_CONNECTION") or "").split()
-    return fields[0] if fields else f"local:{socket.gethostname()}"
 
 
 def _addr(address: str) -> str:

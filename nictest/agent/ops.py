@@ -147,6 +147,8 @@ def hello(agent) -> dict:
         "ops": sorted(agent.ops),
         "broken_op_modules": agent.broken_op_modules,
         "executable": sys.executable,
+        "pid": os.getpid(),
+        "resident": agent.resident,  # one long-lived agent serving many clients (resident.py)
     }
 
 

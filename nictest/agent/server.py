@@ -19,6 +19,7 @@ a cheap `heartbeat` when it has nothing else to say (hosts/base.py).
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -26,7 +27,7 @@ import os
 import queue
 import signal
 import threading
-from typing import IO, Callable, Dict, List, Optional, Type, TypeVar, Union
+from typing import IO, Callable, ContextManager, Dict, List, Optional, Type, TypeVar, Union
 
 from nictest import errors
 from nictest.agent.ops import OPS, Op, load_op_modules
@@ -37,6 +38,8 @@ log = logging.getLogger("nictest.agent.server")
 MAX_LINE = 1 << 20  # 1 MiB: no legitimate request is near this
 DEFAULT_LEASE = 30.0  # seconds; the session op may set another (hosts.toml `lease`)
 LEASE_RANGE = (1.0, 3600.0)
+# Ops that touch no host state: answered without waiting for another client's op (resident.py).
+LOCK_FREE_OPS = frozenset({"ping", "heartbeat"})
 
 
 S = TypeVar("S", bound=Service)
@@ -48,11 +51,16 @@ class _Stop(Exception):
 
 class Agent:
     def __init__(self, ops: Optional[Dict[str, Op]] = None, session_ip: Optional[str] = None,
-                 session_local: Optional[str] = None, lease: float = DEFAULT_LEASE) -> None:
+                 session_local: Optional[str] = None, lease: float = DEFAULT_LEASE,
+                 op_lock: Optional[ContextManager] = None, broken_op_modules: Optional[Dict[str, str]] = None) -> None:
         self.ops = OPS if ops is None else ops
         self.session_ip = session_ip        # the controller's address ($SSH_CONNECTION field 1)
         self.session_local = session_local  # this host's address of the session (field 3)
-        self.broken_op_modules: Dict[str, str] = {}
+        self.broken_op_modules: Dict[str, str] = dict(broken_op_modules or {})
+        # Shared by every client of one resident agent (resident.py): one op, or one client's
+        # shutdown, at a time in the process. A session agent has only itself to wait for.
+        self.resident = op_lock is not None
+        self._op_lock = op_lock if op_lock is not None else contextlib.nullcontext()
         self._hooks: List[Callable[[], object]] = []
         self._services: Dict[type, Service] = {}
         self.lease = lease
@@ -91,6 +99,10 @@ class Agent:
 
     def run_shutdown_hooks(self) -> None:
         """Close every service in close_order, the plain hooks (newest first) at HOOKS_ORDER."""
+        with self._op_lock:
+            self._close_services()
+
+    def _close_services(self) -> None:
         hooks_done = False
         for service in sorted(self._services.values(), key=lambda s: s.close_order):
             if not hooks_done and service.close_order >= HOOKS_ORDER:
@@ -146,7 +158,10 @@ class Agent:
         if not isinstance(args, dict):
             raise errors.ProtocolError(f"op {name}: args must be a JSON object, got {args!r}")
         _check_args(entry, args)
-        return entry.fn(self, **args)
+        if name in LOCK_FREE_OPS:
+            return entry.fn(self, **args)
+        with self._op_lock:
+            return entry.fn(self, **args)
 
     def serve(self, infile: IO[bytes], outfile: IO[bytes]) -> int:
         """Answer requests until EOF or an expired lease, then run the shutdown hooks; returns the exit status."""

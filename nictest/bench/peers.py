@@ -117,6 +117,7 @@ def run(ctx) -> dict:
 def ratios(data: dict) -> dict:
     """nictest over its peers, from the groups of the same run (medians)."""
     peers, dp, life = data.get("peers", {}), data.get("datapath", {}), data.get("lifecycle", {})
+    ctl = data.get("controller", {})
     out = {}
     if peers.get("ok") and dp.get("ok"):
         for size, fig in peers["testpmd"]["pps"].items():
@@ -129,4 +130,9 @@ def ratios(data: dict) -> dict:
                                                        peers["devbind"]["bind_s"]["median"])
         out["restore_nictest_over_devbind"] = stats.ratio(life["nictest_restore_s"]["median"],
                                                           peers["devbind"]["restore_s"]["median"])
+    if peers.get("ok") and ctl.get("ok") and "bind_cli_s" in ctl:
+        # end to end: the CLI's process, SSH connection and agent against devbind run on the host
+        out["bind_cli_over_devbind"] = stats.ratio(ctl["bind_cli_s"]["median"], peers["devbind"]["bind_s"]["median"])
+        out["unbind_cli_over_devbind"] = stats.ratio(ctl["unbind_cli_s"]["median"],
+                                                     peers["devbind"]["restore_s"]["median"])
     return out

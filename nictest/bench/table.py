@@ -99,6 +99,13 @@ def _peers(data: dict) -> list:
         mine = _spread_s(life[f"nictest_{key}"]) if life.get("ok") else "–"
         lines.append(f"| {what} one NIC vs dpdk-devbind.py | {mine} | {_spread_s(peers['devbind'][key])} | "
                      f"{_x(r.get(f'{what}_nictest_over_devbind'))} | – |")
+    ctl = data.get("controller", {})
+    for what, key, peer_key, goal in (("bind", "bind_cli_s", "bind_s", "≤ 0.5x"),
+                                      ("unbind", "unbind_cli_s", "restore_s", "–")):
+        mine = _spread_s(ctl[key]) if ctl.get("ok") and key in ctl else "–"
+        lines.append(f"| `nictest {what}` end to end (CLI process, SSH, agent) vs dpdk-devbind.py on the host | "
+                     f"{mine} | {_spread_s(peers['devbind'][peer_key])} | {_x(r.get(f'{what}_cli_over_devbind'))} "
+                     f"| {goal} |")
     return lines
 
 
@@ -128,6 +135,10 @@ def _overhead_rows(data: dict) -> list:
     if ctl.get("ok"):
         rows.append(f"| agent call vs fresh `ssh host true` | {_spread_s(ctl['agent_call_s'])} | "
                     f"{_spread_s(ctl['fresh_ssh_s'])} | {_x(ctl['ratios']['agent_call_over_fresh_ssh'])} | < 0.02x |")
+        if "status_cli_over_fresh_ssh" in ctl["ratios"]:
+            rows.append(f"| `nictest status` end to end vs fresh `ssh host true` (first call of the run: "
+                        f"{_sec(ctl['status_cli_first_s'])}) | {_spread_s(ctl['status_cli_s'])} | "
+                        f"{_spread_s(ctl['fresh_ssh_s'])} | {_x(ctl['ratios']['status_cli_over_fresh_ssh'])} | ≤ 1.3x |")
         rows.append(f"| `nictest status` vs reading its sysfs files | {_spread_s(ctl['status_cli_s'])} | "
                     f"{_spread_s(ctl['status_floor_s'])} | {_x(ctl['ratios']['status_cli_over_floor'])} | – |")
     else:

@@ -61,7 +61,7 @@ def _bound_line(host_name: str, result: dict) -> str:
 
 
 def run_bind(args) -> int:
-    with connect(args) as host:
+    with connect(args, resident=True) as host:
         result = _bind(host, args, persistent=True)
     print(_bound_line(args.host, result))
     print(f"restore with: nictest unbind --host {args.host} {result['address']}")
@@ -79,13 +79,13 @@ def _restored_line(result: dict) -> str:
 
 
 def run_unbind(args) -> int:
-    with connect(args) as host:
+    with connect(args, resident=True) as host:
         print(_restored_line(host.call("restore", address=args.address)))
     return 0
 
 
 def run_restore(args) -> int:
-    with connect(args) as host:
+    with connect(args, resident=True) as host:
         if args.address:
             results = [host.call("restore", address=args.address)]
         else:
@@ -104,7 +104,7 @@ def _interrupt(signum, frame):
 def run_hold(args) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
-    with connect(args) as host:
+    with connect(args, resident=True) as host:
         result = _bind(host, args, persistent=False)
         print(_bound_line(args.host, result) + "; holding, Ctrl-C restores", flush=True)
         try:

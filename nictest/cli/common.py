@@ -9,6 +9,8 @@ def add_host_argument(parser) -> None:
                         help="inventory name (lab1, lab2, local) or ssh://[user@]addr[:port]")
 
 
-def connect(args):
+def connect(args, resident: bool = False):
+    """resident: the call is served by the host's long-lived agent (status and the binding
+    commands: short calls that must not pay a Python start each)."""
     spec = inventory.parse_host_arg(args.host, inventory.load(args.inventory))
-    return hosts.connect(spec)
+    return hosts.connect(spec, resident=resident)

@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    with connect(args) as host:
+    with connect(args, resident=True) as host:
         status = host.call("status")
     devices = status["devices"]
     if args.json:

@@ -8,8 +8,11 @@ from nictest.inventory import HostSpec
 __all__ = ["Host", "connect"]
 
 
-def connect(spec: HostSpec) -> Host:
-    """A started Host (agent running, hello checked) for `spec`; close() it when done."""
+def connect(spec: HostSpec, resident: bool = False) -> Host:
+    """A started Host (agent running, hello checked) for `spec`; close() it when done.
+
+    resident: an SSH host's calls go to its long-lived resident agent (hosts/ssh.py), which
+    saves a Python start per connection; for one-shot CLI calls. A session keeps its own agent."""
     if spec.kind == "local":
         from nictest.hosts.local import LocalHost as cls
     elif spec.kind == "ssh":
@@ -19,6 +22,8 @@ def connect(spec: HostSpec) -> Host:
     else:
         raise InventoryError(f"host {spec.name}: unknown kind {spec.kind!r}; expected local, ssh or qemu")
     host = cls(spec)
+    if resident and hasattr(host, "resident"):
+        host.resident = True
     try:
         host.start()
     except BaseException:

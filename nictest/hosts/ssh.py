@@ -12,6 +12,13 @@ one before; the target's client owns them and closes them with itself.
 A subclass (QemuLabHost) supplies address, port, identity and known_hosts from
 elsewhere by overriding target_address(), target_port(), identity_file() and
 known_hosts_file().
+
+With `resident` set (the CLI sets it), the host's resident agent (agent/resident.py)
+serves the call instead: a direct-streamlocal channel to its Unix socket, started
+by one exec the first time, so a call after that starts no process on the host.
+Whatever stands in the way (sshd's AllowStreamLocalForwarding no, a login that may
+not write the socket's directory, the agent refusing a session it cannot identify)
+is logged and the call gets a per-call agent, as without `resident`.
 """
 from __future__ import annotations
 
@@ -35,11 +42,13 @@ from nictest import errors
 from nictest.hosts.base import AgentExited, AgentStream, Host
 from nictest.hosts.proxysock import ProxyCommandSocket
 from nictest.hosts.sshconfig import SSHConfigFile, SSHTarget
+from nictest.hosts.streamlocal import open_streamlocal
 
 __all__ = ["SSHHost", "SSHTarget", "AgentBundle", "agent_files", "content_hash", "fingerprint"]
 
 log = logging.getLogger("nictest.hosts.ssh")
 
+RESIDENT_SOCKET_DIR = "/run/nictest"  # a tmpfs: the resident agent is gone after a boot, so is its socket
 AGENT_MISSING = 3  # exit status of the start command when the hash directory is absent
 # Modules only the controller uses: never shipped to a host.
 # Packages and modules only the controller imports: never uploaded to a host.
@@ -192,6 +201,16 @@ class ChannelStream(AgentStream):
         self.channel.close()
 
 
+class ResidentStream(ChannelStream):
+    """A client connection of the resident agent: no process of its own, so no exit status.
+    The channel closing after our EOF is the agent having run this client's hooks: 0."""
+
+    def wait(self, timeout: float) -> int | None:
+        if not self.channel.status_event.wait(timeout):
+            return None
+        return 0 if self.channel.exit_status == -1 else self.channel.exit_status
+
+
 class SSHHost(Host):
     remote_python = "python3"
     ssh_config_path = "~/.ssh/config"
@@ -203,6 +222,8 @@ class SSHHost(Host):
         self._target: SSHTarget | None = None
         self._bundle: AgentBundle | None = None
         self.uploads = 0  # how many times this object uploaded the agent
+        self.resident = False  # serve calls from the host's resident agent (the CLI sets it)
+        self._mode = "exec"    # how the next _open_stream reaches an agent: exec or resident
 
     # --- what a subclass may supply -----------------------------------------
     def target_address(self) -> str:
@@ -391,6 +412,19 @@ class SSHHost(Host):
             f'exec {sudo}{shlex.quote(self.remote_python)} -m nictest.agent --ssh-connection "$SSH_CONNECTION"'
         )
 
+    def resident_command(self, directory: str) -> str:
+        """The command that makes sure the resident agent serves resident_socket() and returns."""
+        sudo = "sudo -n " if self.spec.become == "sudo" else ""
+        return (
+            f"cd {shlex.quote(directory)} 2>/dev/null || exit {AGENT_MISSING}; "
+            f"exec {sudo}{shlex.quote(self.remote_python)} -m nictest.agent "
+            f"--resident {shlex.quote(self.resident_socket())}"
+        )
+
+    def resident_socket(self) -> str:
+        self._agent_dir()  # reads the bundle once
+        return f"{RESIDENT_SOCKET_DIR}/agent-{self._bundle.digest}.sock"
+
     def _agent_dir(self) -> str:
         if self._bundle is None:
             self._bundle = self.agent_bundle()
@@ -399,6 +433,8 @@ class SSHHost(Host):
     def _open_stream(self) -> ChannelStream:
         if self._client is None:
             self._client = self._connect_client()
+        if self._mode == "resident":
+            return self._open_resident()
         try:
             channel = self._client.get_transport().open_session(timeout=self.spec.connect_timeout)
             channel.exec_command(self.agent_command(self._agent_dir()))
@@ -407,6 +443,19 @@ class SSHHost(Host):
         return ChannelStream(channel)
 
     def _start(self) -> None:
+        if self.resident and self._resident_possible():
+            try:
+                self._start_as("resident")
+                return
+            except (errors.HostKeyError, errors.PrerequisiteMissing):
+                raise
+            except errors.NictestError as exc:
+                log.info("%s: no resident agent (%s); starting a per-call agent", self.name, exc)
+        self._start_as("exec")
+
+    def _start_as(self, mode: str) -> None:
+        """Start the agent by `mode`, uploading it first when the host lacks this code."""
+        self._mode = mode
         try:
             super()._start()
             return
@@ -415,6 +464,54 @@ class SSHHost(Host):
                 raise
         self._upload()
         super()._start()
+
+    def _resident_possible(self) -> bool:
+        """The resident socket lives under /run: only a root login, or one that becomes root, may make it."""
+        if self._client is None:
+            self._client = self._connect_client()
+        return self._target.user == "root" or self.spec.become == "sudo"
+
+    def _open_resident(self) -> ResidentStream:
+        """A channel to the resident agent's socket, starting the agent if nobody answers there."""
+        transport, path, timeout = self._client.get_transport(), self.resident_socket(), self.spec.connect_timeout
+        try:
+            return ResidentStream(open_streamlocal(transport, path, timeout))
+        except paramiko.ChannelException:
+            pass  # no agent there yet (first call after a boot, or new code)
+        except (paramiko.SSHException, OSError) as exc:
+            raise errors.HostUnreachable(f"{self.name}: cannot open {path} on {self.describe()}: {exc}") from None
+        status, output = self._run(self.resident_command(self._agent_dir()), self.spec.call_timeout)
+        if status == AGENT_MISSING:
+            raise AgentExited(f"{self.name}: the agent is not on the host yet", status)
+        if status != 0:
+            raise errors.HostUnreachable(f"{self.name}: the resident agent did not start (status {status}): {output}")
+        try:
+            return ResidentStream(open_streamlocal(transport, path, timeout))
+        except paramiko.ChannelException as exc:
+            raise errors.HostUnreachable(
+                f"{self.name}: sshd on {self.describe()} refused a channel to {path} ({exc.text or exc.code}); "
+                "it needs AllowStreamLocalForwarding yes (the default)") from None
+        except (paramiko.SSHException, OSError) as exc:
+            raise errors.HostUnreachable(f"{self.name}: cannot open {path} on {self.describe()}: {exc}") from None
+
+    def _run(self, command: str, timeout: float) -> tuple[int | None, str]:
+        """Exit status and output (stdout and stderr together) of one command on the host."""
+        try:
+            channel = self._client.get_transport().open_session(timeout=self.spec.connect_timeout)
+            channel.set_combine_stderr(True)
+            channel.settimeout(timeout)
+            channel.exec_command(command)
+            output = b""
+            while True:
+                chunk = channel.recv(65536)
+                if not chunk:
+                    break
+                output += chunk
+            status = channel.recv_exit_status() if channel.status_event.wait(timeout) else None
+            channel.close()
+        except (paramiko.SSHException, OSError) as exc:  # socket.timeout included
+            raise errors.HostUnreachable(f"{self.name}: `{command}` on {self.describe()}: {exc}") from None
+        return status, output.decode(errors="replace").strip()[-2000:]
 
     def _upload(self) -> None:
         """Copy the agent into <cache>/<hash> atomically: a temp dir renamed into place."""

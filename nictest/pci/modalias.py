@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 from typing import Dict, List, Optional, Tuple
 
 from nictest.pci.sysfs import PathLike, read_text, read_whole, under
@@ -19,6 +20,7 @@ class PciAliases:
     def __init__(self, text: str) -> None:
         self._text = text
         self._by_vendor: Dict[str, List[Tuple[str, str]]] = {}
+        self.resolved: Dict[str, Optional[str]] = {}  # modalias -> module, for module_for
 
     def candidates(self, vendor: str) -> List[Tuple[str, str]]:
         """(glob, module) of the lines that may match a modalias with this vendor field
@@ -49,11 +51,26 @@ class PciAliases:
             hits.append(at)
 
 
+# path -> ((mtime_ns, size), aliases): a long-lived agent (agent/resident.py) reads and
+# indexes the file once, not on every status; a depmod run changes the key.
+_LOADED: Dict[str, Tuple[Tuple[int, int], PciAliases]] = {}
+
+
 def load_pci_aliases(root: PathLike) -> PciAliases:
     """The modules.alias of the running kernel (empty when there is none)."""
     release = read_text(under(root, "proc/sys/kernel/osrelease"))
-    text = read_whole(under(root, "lib/modules", release, "modules.alias")) if release else None
-    return PciAliases(text or "")
+    if not release:
+        return PciAliases("")
+    path = under(root, "lib/modules", release, "modules.alias")
+    try:
+        info = os.stat(path)
+    except OSError:
+        return PciAliases("")
+    key = (info.st_mtime_ns, info.st_size)
+    cached = _LOADED.get(path)
+    if cached is None or cached[0] != key:
+        cached = _LOADED[path] = (key, PciAliases(read_whole(path) or ""))
+    return cached[1]
 
 
 def module_for(modalias: Optional[str], aliases: PciAliases) -> Optional[str]:
@@ -61,6 +78,12 @@ def module_for(modalias: Optional[str], aliases: PciAliases) -> Optional[str]:
     if not modalias or not modalias.lower().startswith("pci:v") or len(modalias) < 13:
         return None
     target = modalias.upper()
+    if target not in aliases.resolved:
+        aliases.resolved[target] = _first_match(target, aliases)
+    return aliases.resolved[target]
+
+
+def _first_match(target: str, aliases: PciAliases) -> Optional[str]:
     for pattern, module in aliases.candidates(target[5:13]):
         # Most globs fix vendor and device: a prefix test rules them out before fnmatch
         # compiles them (thousands of compiles took seconds under emulation).
