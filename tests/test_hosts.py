@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -384,3 +385,32 @@ def test_connect_picks_transport_by_kind():
     if os.geteuid() == 0:
         with hosts.connect(HostSpec(name="local", kind="local", nics=())) as host:
             assert isinstance(host, LocalHost) and host.info["agent_version"]
+
+
+@needs_root
+def test_resident_agent_through_a_real_sshd(make_host, tmp_path, monkeypatch):
+    """Two CLI-style hosts reach one resident agent over sshd's direct-streamlocal channel; each
+    is served under its own SSH session, read from the kernel; closing one leaves the other served."""
+    path = str(tmp_path / "agent.sock")
+    monkeypatch.setattr(SSHHost, "resident_socket", lambda self: path)  # not this machine's /run
+    first = make_host()
+    first.resident = True
+    info = first.start()
+    try:
+        assert info["resident"] is True, info
+        assert (info["session_ip"], info["session_local"]) == ("127.0.0.1", "127.0.0.1")
+        assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+        second = make_host()
+        second.resident = True
+        assert second.start()["pid"] == info["pid"]  # the running agent, nothing started
+        first.close()
+        assert first.exit_status == 0
+        assert second.call("ping") == {"pong": True}
+        assert isinstance(second.call("status", timeout=60)["devices"], list)
+        second.close()
+    finally:
+        os.kill(info["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(path), "the resident agent left its socket behind at SIGTERM"

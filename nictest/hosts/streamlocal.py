@@ -9,6 +9,7 @@ reserved uint32). The rest (window, data, close) is paramiko's Channel, unchange
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -28,10 +29,32 @@ def open_streamlocal(transport: paramiko.Transport, path: str, timeout: float) -
     """
     if not transport.active:
         raise paramiko.SSHException("SSH session not active")
+    # A refusal is the caller's to report (it is often expected: no agent listens yet), so
+    # paramiko's own ERROR line about it is kept off the user's terminal.
+    quiet = _DropOpenFailure()
+    logger = logging.getLogger(transport.get_log_channel())
+    logger.addFilter(quiet)
+    try:
+        return _open(transport, path, timeout, quiet)
+    finally:
+        logger.removeFilter(quiet)
+
+
+class _DropOpenFailure(logging.Filter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.prefix = None  # set once the channel id is known
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.prefix is None or not record.getMessage().startswith(self.prefix)
+
+
+def _open(transport: paramiko.Transport, path: str, timeout: float, quiet: _DropOpenFailure) -> paramiko.Channel:
     with transport.lock:
         window = transport._sanitize_window_size(None)
         packet = transport._sanitize_packet_size(None)
         chanid = transport._next_channel()
+        quiet.prefix = f"Secsh channel {chanid} open FAILED"
         message = Message()
         message.add_byte(cMSG_CHANNEL_OPEN)
         message.add_string(KIND)

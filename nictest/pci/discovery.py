@@ -13,7 +13,7 @@ from nictest.errors import DeviceNotFound, PciAddressError
 from nictest.pci.activity import Activity
 from nictest.pci.address import PciAddress
 from nictest.pci.bars import parse_resource
-from nictest.pci.device import PciDevice
+from nictest.pci.device import NETWORK_CLASS_PREFIX, PciDevice
 from nictest.pci.groups import IOMMU_GROUPS, PCI_DEVICES, group_members, iommu_group_of
 from nictest.pci.modalias import load_pci_aliases, module_for
 from nictest.pci.netdev import netdev_names, read_netdev
@@ -31,7 +31,11 @@ def discover(root: PathLike = "/", session_ip: Optional[str] = None,
     (first and third fields of $SSH_CONNECTION); the NIC the session uses is marked
     active and `carries_session` (see activity.py for how it is found).
     """
-    return [device for device in all_devices(root, session_ip, session_local) if device.is_network]
+    # The class is read first and only NICs are read whole: a server has dozens of bridges,
+    # storage and management functions that status would read and throw away.
+    nics = [a for a in pci_addresses(root)
+            if f"0x{hex_id(read_text(under(root, PCI_DEVICES, str(a), 'class')), 6)}".startswith(NETWORK_CLASS_PREFIX)]
+    return [device for device in _Scan(root, session_ip, session_local).devices(nics) if device.is_network]
 
 
 def all_devices(root: PathLike = "/", session_ip: Optional[str] = None,

@@ -20,6 +20,21 @@ def find_pci_ids(root: PathLike) -> Optional[str]:
     return None
 
 
+# path -> ((mtime_ns, size), "\n" + the file): a long-lived agent (agent/resident.py) reads
+# the ~1.3 MB once, not on every status; an update of the file changes the key.
+_LOADED: Dict[str, Tuple[Tuple[int, int], str]] = {}
+
+
+def _read(path: str) -> str:
+    info = os.stat(path)
+    key = (info.st_mtime_ns, info.st_size)
+    cached = _LOADED.get(path)
+    if cached is None or cached[0] != key:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            cached = _LOADED[path] = (key, "\n" + handle.read())
+    return cached[1]
+
+
 def lookup_names(root: PathLike, ids: Iterable[Tuple[str, str]]) -> Names:
     """Names for the wanted (vendor, device) pairs.
 
@@ -35,9 +50,7 @@ def lookup_names(root: PathLike, ids: Iterable[Tuple[str, str]]) -> Names:
     path = find_pci_ids(root)
     if path is None or not wanted:
         return {}
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        text = handle.read()
-    text = "\n" + text
+    text = _read(path)
     end = text.find("\nC ")
     end = len(text) if end == -1 else end
     names: Names = {}

@@ -105,26 +105,35 @@ int legacy_rings_start(struct pmd_port *port)
     return 0;
 }
 
+/* Descriptors complete in order, and only those queued with RS report DD
+ * (legacy_tx_burst sets it on a burst's last descriptor only: each DD costs the NIC a
+ * descriptor write-back): a run of descriptors is done when the RS one ending it is. */
 int legacy_tx_clean(struct pmd_port *port)
 {
     struct pmd_ring_state *tx = &port->tx;
-    struct legacy_tx_desc *td = tx->desc;
+    volatile struct legacy_tx_desc *td = tx->desc;
     uint32_t mask = tx->size - 1;
     while (tx->clean != tx->next) {
-        if (!(((volatile struct legacy_tx_desc *)&td[tx->clean])->status & E1000_TXD_STAT_DD))
+        uint32_t last = tx->clean;
+        while (!(td[last].cmd & E1000_TXD_CMD_RS)) {
+            last = (last + 1) & mask;
+            if (last == tx->next) /* no RS after clean: every burst ends with one, so not reached */
+                return (int)((tx->next - tx->clean) & mask);
+        }
+        if (!(td[last].status & E1000_TXD_STAT_DD))
             break;
-        tx->clean = (tx->clean + 1) & mask;
+        tx->clean = (last + 1) & mask;
     }
     return (int)((tx->next - tx->clean) & mask);
 }
 
-/* One frame of len bytes at bus, end of packet, FCS appended, status reported. */
-static void tx_put(struct legacy_tx_desc *d, uint64_t bus, uint32_t len)
+/* One frame of len bytes at bus, end of packet, FCS appended; rs: report its status (DD). */
+static void tx_put(struct legacy_tx_desc *d, uint64_t bus, uint32_t len, int rs)
 {
     memset(d, 0, sizeof *d);
     d->addr = bus;
     d->length = (uint16_t)len;
-    d->cmd = E1000_TXD_CMD_EOP | E1000_TXD_CMD_IFCS | E1000_TXD_CMD_RS;
+    d->cmd = E1000_TXD_CMD_EOP | E1000_TXD_CMD_IFCS | (rs ? E1000_TXD_CMD_RS : 0);
 }
 
 int legacy_tx_burst(struct pmd_port *port, uint32_t max, pmd_fill_fn fill, void *ctx)
@@ -142,12 +151,14 @@ int legacy_tx_burst(struct pmd_port *port, uint32_t max, pmd_fill_fn fill, void 
         uint32_t len = fill(ctx, tx->buf[i], PMD_BUF_SIZE);
         if (len == 0)
             break;
-        tx_put(&td[i], tx->buf_bus[i], len);
+        tx_put(&td[i], tx->buf_bus[i], len, 0);
         tx->next = (i + 1) & mask;
         n++;
     }
-    if (n)
-        set_reg32(port->regs, E1000_TDT, tx->next); /* once per burst */
+    if (n) {
+        td[(tx->next - 1) & mask].cmd |= E1000_TXD_CMD_RS; /* the burst's status: one write-back */
+        set_reg32(port->regs, E1000_TDT, tx->next);         /* once per burst */
+    }
     return (int)n;
 }
 
@@ -159,7 +170,7 @@ int legacy_tx_raw(struct pmd_port *port, uint64_t bus, uint32_t len)
     if (in_flight >= tx->size - 1)
         return pmd_fail(EBUSY, "TX ring full");
     uint32_t i = tx->next;
-    tx_put(&td[i], bus, len);
+    tx_put(&td[i], bus, len, 1);
     tx->next = (i + 1) & (tx->size - 1);
     set_reg32(port->regs, E1000_TDT, tx->next);
     return (int)i;
@@ -203,7 +214,7 @@ int legacy_tx_chain(struct pmd_port *port, const uint8_t *frame, uint32_t len)
     for (uint32_t off = 0; off < len;) {
         uint32_t i = tx->next, chunk = len - off < PMD_BUF_SIZE ? len - off : PMD_BUF_SIZE;
         memcpy(tx->buf[i], frame + off, chunk);
-        tx_put(&td[i], tx->buf_bus[i], chunk);
+        tx_put(&td[i], tx->buf_bus[i], chunk, 1);
         off += chunk;
         if (off < len)
             td[i].cmd &= (uint8_t)~E1000_TXD_CMD_EOP;
