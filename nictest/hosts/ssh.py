@@ -404,22 +404,17 @@ class SSHHost(Host):
             client.close()
 
     # --- agent start and upload ---------------------------------------------
-    def agent_command(self, directory: str) -> str:
+    def agent_command(self, directory: str, arguments: str = '--ssh-connection "$SSH_CONNECTION"') -> str:
         """The one shell command that starts the agent; the only place arguments are quoted."""
         sudo = "sudo -n " if self.spec.become == "sudo" else ""
         return (
             f"cd {shlex.quote(directory)} 2>/dev/null || exit {AGENT_MISSING}; "
-            f'exec {sudo}{shlex.quote(self.remote_python)} -m nictest.agent --ssh-connection "$SSH_CONNECTION"'
+            f"exec {sudo}{shlex.quote(self.remote_python)} -m nictest.agent {arguments}"
         )
 
     def resident_command(self, directory: str) -> str:
         """The command that makes sure the resident agent serves resident_socket() and returns."""
-        sudo = "sudo -n " if self.spec.become == "sudo" else ""
-        return (
-            f"cd {shlex.quote(directory)} 2>/dev/null || exit {AGENT_MISSING}; "
-            f"exec {sudo}{shlex.quote(self.remote_python)} -m nictest.agent "
-            f"--resident {shlex.quote(self.resident_socket())}"
-        )
+        return self.agent_command(directory, f"--resident {shlex.quote(self.resident_socket())}")
 
     def resident_socket(self) -> str:
         self._agent_dir()  # reads the bundle once
@@ -473,24 +468,29 @@ class SSHHost(Host):
 
     def _open_resident(self) -> ResidentStream:
         """A channel to the resident agent's socket, starting the agent if nobody answers there."""
-        transport, path, timeout = self._client.get_transport(), self.resident_socket(), self.spec.connect_timeout
+        path = self.resident_socket()
         try:
-            return ResidentStream(open_streamlocal(transport, path, timeout))
+            return self._resident_channel(path)
         except paramiko.ChannelException:
             pass  # no agent there yet (first call after a boot, or new code)
-        except (paramiko.SSHException, OSError) as exc:
-            raise errors.HostUnreachable(f"{self.name}: cannot open {path} on {self.describe()}: {exc}") from None
         status, output = self._run(self.resident_command(self._agent_dir()), self.spec.call_timeout)
         if status == AGENT_MISSING:
             raise AgentExited(f"{self.name}: the agent is not on the host yet", status)
         if status != 0:
             raise errors.HostUnreachable(f"{self.name}: the resident agent did not start (status {status}): {output}")
         try:
-            return ResidentStream(open_streamlocal(transport, path, timeout))
+            return self._resident_channel(path)
         except paramiko.ChannelException as exc:
             raise errors.HostUnreachable(
                 f"{self.name}: sshd on {self.describe()} refused a channel to {path} ({exc.text or exc.code}); "
                 "it needs AllowStreamLocalForwarding yes (the default)") from None
+
+    def _resident_channel(self, path: str) -> ResidentStream:
+        """paramiko.ChannelException when sshd refuses (the caller decides what that means)."""
+        try:
+            return ResidentStream(open_streamlocal(self._client.get_transport(), path, self.spec.connect_timeout))
+        except paramiko.ChannelException:
+            raise
         except (paramiko.SSHException, OSError) as exc:
             raise errors.HostUnreachable(f"{self.name}: cannot open {path} on {self.describe()}: {exc}") from None
 
