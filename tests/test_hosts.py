@@ -414,3 +414,118 @@ def test_resident_agent_through_a_real_sshd(make_host, tmp_path, monkeypatch):
     while os.path.exists(path) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not os.path.exists(path), "the resident agent left its socket behind at SIGTERM"
+
+
+# --- the kept connection (hosts/mux.py) -------------------------------------
+
+def test_control_persist_is_read_from_the_environment(monkeypatch):
+    from nictest.hosts import mux
+
+    monkeypatch.delenv(mux.PERSIST_ENV, raising=False)
+    assert mux.persist_seconds() == mux.DEFAULT_PERSIST
+    monkeypatch.setenv(mux.PERSIST_ENV, "0")
+    assert mux.persist_seconds() == 0
+    spec = HostSpec(name="x", kind="ssh", address="192.0.2.1")
+    assert hosts._through_keeper(spec) is None  # keeping off: nothing started, nothing made
+    for bad in ("soon", "-1", "1e9"):
+        monkeypatch.setenv(mux.PERSIST_ENV, bad)
+        with pytest.raises(InventoryError, match=f"{mux.PERSIST_ENV}=.*expected seconds"):
+            mux.persist_seconds()
+
+
+def test_keeper_sockets_live_in_a_directory_only_the_user_may_enter(tmp_path, monkeypatch):
+    from nictest.hosts import mux
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert mux.runtime_dir() == tmp_path / "nictest"
+    assert (tmp_path / "nictest").stat().st_mode & 0o777 == 0o700
+    (tmp_path / "nictest").chmod(0o755)
+    with pytest.raises(PrerequisiteMissing, match=r"mode 0700.*chmod 700"):
+        mux.runtime_dir()
+    spec = HostSpec(name="x", kind="ssh", address="a", nics=("0000:00:03.0",),
+                    links=(("0000:00:03.0", "0000:00:04.0"),))
+    assert mux.spec_from_json(mux.spec_to_json(spec)) == spec
+    other = HostSpec(name="x", kind="ssh", address="b")
+    (tmp_path / "nictest").chmod(0o700)
+    assert mux.socket_path(spec) != mux.socket_path(other) and mux.socket_path(spec) == mux.socket_path(spec)
+    deep = tmp_path / ("d" * 90)
+    deep.mkdir()
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(deep))
+    assert mux.runtime_dir() == Path(f"/tmp/nictest-{os.getuid()}")  # room for the socket's name
+
+
+@pytest.fixture
+def short_runtime_dir(monkeypatch):
+    """XDG_RUNTIME_DIR short enough for keeper sockets (pytest's temp paths are long)."""
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="nt-")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", path)
+    yield Path(path) / "nictest"
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_a_keeper_that_cannot_connect_says_why_and_leaves_nothing(home, tmp_path, monkeypatch, sshd,
+                                                                 short_runtime_dir):
+    """The first kept call starts the keeper process; its failure comes back typed, as a direct
+    connection's would: an unknown host key, a closed port. No socket stays behind."""
+    from nictest.hosts import mux
+
+    monkeypatch.delenv(mux.PERSIST_ENV, raising=False)
+    unknown = tmp_path / "empty_known_hosts"
+    unknown.write_text("")
+    cases = [(HostSpec(name="loop", kind="ssh", address="127.0.0.1", port=sshd.port, user="root",
+                       identity=str(sshd.client_key_path), known_hosts=str(unknown), connect_timeout=5.0),
+              HostKeyError, "host key of 127.0.0.1 port .* is not known"),
+             (HostSpec(name="closed", kind="ssh", address="127.0.0.1", port=free_port(), user="root",
+                       identity=str(sshd.client_key_path), known_hosts=str(unknown), connect_timeout=5.0),
+              HostUnreachable, "cannot connect to 127.0.0.1 port")]
+    for spec, error, message in cases:
+        with pytest.raises(error, match=message):
+            hosts.connect(spec, resident=True, kept=True)
+        path = mux.socket_path(spec)
+        assert path.parent == short_runtime_dir
+        assert not path.exists()
+        assert path.with_suffix(".log").exists()  # the keeper's own log says what it did
+
+
+@needs_root
+def test_kept_connection_serves_each_call_as_its_own_resident_client(make_host, tmp_path, monkeypatch):
+    """The keeper holds one SSH connection; each call through it is a client of its own at the
+    resident agent (its own session, and its own end); the keeper leaves once idle."""
+    from nictest.hosts import mux
+
+    monkeypatch.setattr(SSHHost, "resident_socket", lambda self: str(tmp_path / "agent.sock"))
+    host = make_host()
+    host.resident_channel().close()  # what the keeper process does before it answers
+    path = tmp_path / "keeper.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(4)
+    keeper = mux.Keeper(host, listener, path, persist=1.0)
+    serving = threading.Thread(target=keeper.serve)
+    serving.start()
+    monkeypatch.setattr(mux, "socket_path", lambda spec: path)
+    info = {}
+    try:
+        first = mux.MuxHost(host.spec)
+        info = first.start()
+        assert info["resident"] is True and info["session_ip"] == "127.0.0.1", info
+        assert not first.started_keeper  # it found the keeper running
+        second = mux.MuxHost(host.spec)
+        assert second.start()["pid"] == info["pid"]
+        assert keeper.clients == 2
+        first.close()
+        assert first.exit_status == 0  # the agent ran the client's hooks and closed
+        assert second.call("ping") == {"pong": True}
+        assert isinstance(second.call("status", timeout=60)["devices"], list)
+        second.close()
+        serving.join(timeout=30)  # idle for its persist time: it leaves
+        assert not serving.is_alive() and keeper.clients == 0
+        assert not path.exists(), "the keeper left its socket behind"
+        assert host._client is None  # and closed its SSH connection
+    finally:
+        keeper.stop()
+        serving.join(timeout=10)
+        if info:
+            os.kill(info["pid"], signal.SIGTERM)

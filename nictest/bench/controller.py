@@ -3,18 +3,23 @@ fresh `ssh host true`; `nictest status` end to end in a fresh process vs that fr
 the floor of reading the same sysfs files on the host (a shell loop timed inside the host);
 `nictest bind` and `nictest unbind` end to end (the peers group sets them beside dpdk-devbind.py).
 
-The CLI is served by the host's resident agent (agent/resident.py): the first status call
-of a run may start it (its time is reported apart, as `status_cli_first_s`), the others find
-it running, as a user's second call does.
+The CLI is served by the host's resident agent (agent/resident.py) through the controller's
+kept SSH connection (hosts/mux.py). The group first ends any kept connection, so the first
+status call of a run pays the handshake and the keeper's start, and may start the resident
+agent (its time is reported apart, as `status_cli_first_s`); the others find both running,
+as a user's second call does. The same calls with keeping off (NICTEST_CONTROL_PERSIST=0:
+a handshake per call) are reported beside them, as `status_cli_direct_s`.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 
 from nictest.bench import shell, stats
 from nictest.errors import NictestError
+from nictest.hosts.mux import PERSIST_ENV
 
 # What discovery reads per PCI network device (class 0x02....): ids, driver, override, IOMMU
 # group, NUMA node, netdev name, MAC, counters; plus the routes for the "active" check.
@@ -41,14 +46,16 @@ done
 """
 
 
-def _cli(ctx, *command: str) -> float:
-    """Seconds of one `nictest <command>` in a fresh process, as a user runs it."""
+def _cli(ctx, *command: str, kept: bool = True) -> float:
+    """Seconds of one `nictest <command>` in a fresh process, as a user runs it; kept False:
+    with no kept SSH connection (a handshake of its own)."""
     argv = [sys.executable, "-m", "nictest.cli"]
     if ctx.inventory:
         argv += ["--inventory", ctx.inventory]
     argv += [*command, "--host", ctx.host_name]
+    env = None if kept else {**os.environ, PERSIST_ENV: "0"}
     t0 = time.perf_counter()
-    res = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
     seconds = time.perf_counter() - t0
     if res.returncode != 0:
         raise NictestError(f"`nictest {' '.join(command)} --host {ctx.host_name}` failed (rc {res.returncode}): "
@@ -82,22 +89,28 @@ def run(ctx) -> dict:
             calls.append(time.perf_counter() - t0)
     with prog.stage("controller: fresh `ssh host true`", plan.fresh_ssh):
         fresh = [shell.timed_true(host) for _ in range(plan.fresh_ssh)]
-    with prog.stage(f"controller: `nictest status --host {ctx.host_name}` (fresh process)", plan.status_runs + 1):
+    with prog.stage(f"controller: `nictest status --host {ctx.host_name}` (fresh process)", 2 * plan.status_runs + 1):
+        _cli(ctx, "disconnect")  # the first call below starts the keeper, as a user's first does
         first = _cli(ctx, "status")
         status = [_cli(ctx, "status") for _ in range(plan.status_runs)]
+        direct = [_cli(ctx, "status", kept=False) for _ in range(plan.status_runs)]
     with prog.stage(f"controller: `nictest bind {ctx.nic} {ctx.driver}` and `nictest unbind` (fresh processes)",
                     plan.status_runs):
         binds = [_bind_cli(ctx) for _ in range(plan.status_runs)]
+    _cli(ctx, "disconnect")  # leave no keeper behind the bench
     with prog.stage("controller: floor, the same sysfs reads in one ssh command on the host", plan.floor_reps):
         floor = shell.parse_times(shell.run(host, FLOOR_SCRIPT.format(reps=plan.floor_reps)), "STATUS")
     if len(floor) != plan.floor_reps:
         raise NictestError(f"the sysfs floor loop printed {len(floor)} times, want {plan.floor_reps}")
     figures = {"agent_call_s": stats.summary(calls), "fresh_ssh_s": stats.summary(fresh),
-               "status_cli_s": stats.summary(status), "status_floor_s": stats.summary(floor),
+               "status_cli_s": stats.summary(status), "status_cli_direct_s": stats.summary(direct),
+               "status_floor_s": stats.summary(floor),
                "bind_cli_s": stats.summary([b for b, _ in binds]), "unbind_cli_s": stats.summary([u for _, u in binds])}
     med = {k: v["median"] for k, v in figures.items()}
     return {**figures, "status_cli_first_s": first, "nic": ctx.nic, "driver": ctx.driver,
             "ratios": {"agent_call_over_fresh_ssh": stats.ratio(med["agent_call_s"], med["fresh_ssh_s"]),
                        "status_cli_over_fresh_ssh": stats.ratio(med["status_cli_s"], med["fresh_ssh_s"]),
+                       "status_cli_direct_over_fresh_ssh": stats.ratio(med["status_cli_direct_s"],
+                                                                       med["fresh_ssh_s"]),
                        "status_cli_over_floor": stats.ratio(med["status_cli_s"], med["status_floor_s"])},
             "goal": "agent call < 0.02x a fresh ssh command; nictest status <= 1.3x it"}

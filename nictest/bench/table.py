@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from nictest.hosts.mux import PERSIST_ENV
+
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
 
@@ -139,6 +141,10 @@ def _overhead_rows(data: dict) -> list:
             rows.append(f"| `nictest status` end to end vs fresh `ssh host true` (first call of the run: "
                         f"{_sec(ctl['status_cli_first_s'])}) | {_spread_s(ctl['status_cli_s'])} | "
                         f"{_spread_s(ctl['fresh_ssh_s'])} | {_x(ctl['ratios']['status_cli_over_fresh_ssh'])} | ≤ 1.3x |")
+        if "status_cli_direct_over_fresh_ssh" in ctl["ratios"]:
+            rows.append(f"| `nictest status` with no kept connection ({PERSIST_ENV}=0: a handshake per call) | "
+                        f"{_spread_s(ctl['status_cli_direct_s'])} | {_spread_s(ctl['fresh_ssh_s'])} | "
+                        f"{_x(ctl['ratios']['status_cli_direct_over_fresh_ssh'])} | – |")
         rows.append(f"| `nictest status` vs reading its sysfs files | {_spread_s(ctl['status_cli_s'])} | "
                     f"{_spread_s(ctl['status_floor_s'])} | {_x(ctl['ratios']['status_cli_over_floor'])} | – |")
     else:

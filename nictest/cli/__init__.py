@@ -8,14 +8,15 @@ import argparse
 import sys
 
 from ..errors import NictestError
-from . import bench_cmd, bind_cmd, lab_cmd, pmd_cmd, profile_cmd, report_cmd, status_cmd, vf_cmd
+from . import bench_cmd, bind_cmd, disconnect_cmd, lab_cmd, pmd_cmd, profile_cmd, report_cmd, status_cmd, vf_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nictest", description=__doc__.splitlines()[0])
     parser.add_argument("--inventory", metavar="PATH", help="hosts.toml to use (default: the bundled one)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (status_cmd, bind_cmd, vf_cmd, pmd_cmd, profile_cmd, lab_cmd, report_cmd, bench_cmd):
+    for module in (status_cmd, bind_cmd, disconnect_cmd, vf_cmd, pmd_cmd, profile_cmd, lab_cmd, report_cmd,
+                   bench_cmd):
         module.add_parser(sub)
     _accept_inventory_anywhere(parser)
     return parser

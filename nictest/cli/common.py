@@ -11,6 +11,7 @@ def add_host_argument(parser) -> None:
 
 def connect(args, resident: bool = False):
     """resident: the call is served by the host's long-lived agent (status and the binding
-    commands: short calls that must not pay a Python start each)."""
+    commands: short calls that must not pay a Python start each), through the controller's
+    kept SSH connection to it (hosts/mux.py: no handshake after the first call)."""
     spec = inventory.parse_host_arg(args.host, inventory.load(args.inventory))
-    return hosts.connect(spec, resident=resident)
+    return hosts.connect(spec, resident=resident, kept=resident)

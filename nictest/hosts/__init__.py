@@ -1,18 +1,28 @@
 """Controller side: reach a host's agent. `connect(spec)` picks the transport for the spec's kind."""
 from __future__ import annotations
 
+import logging
+
 from nictest.errors import InventoryError
 from nictest.hosts.base import Host
 from nictest.inventory import HostSpec
 
 __all__ = ["Host", "connect"]
 
+log = logging.getLogger("nictest.hosts")
 
-def connect(spec: HostSpec, resident: bool = False) -> Host:
+
+def connect(spec: HostSpec, resident: bool = False, kept: bool = False) -> Host:
     """A started Host (agent running, hello checked) for `spec`; close() it when done.
 
     resident: an SSH host's calls go to its long-lived resident agent (hosts/ssh.py), which
-    saves a Python start per connection; for one-shot CLI calls. A session keeps its own agent."""
+    saves a Python start per connection; for one-shot CLI calls. A session keeps its own agent.
+    kept (with resident): through the controller's kept SSH connection to the host (mux.py),
+    started by the first such call, which saves the handshake of every later one."""
+    if resident and kept and spec.kind in ("ssh", "qemu"):
+        host = _through_keeper(spec)
+        if host is not None:
+            return host
     if spec.kind == "local":
         from nictest.hosts.local import LocalHost as cls
     elif spec.kind == "ssh":
@@ -26,6 +36,26 @@ def connect(spec: HostSpec, resident: bool = False) -> Host:
         host.resident = True
     try:
         host.start()
+    except BaseException:
+        host.close()
+        raise
+    return host
+
+
+def _through_keeper(spec: HostSpec) -> Host | None:
+    """A started MuxHost, or None when keeping is off or the keeper cannot reach the resident
+    agent (the caller connects directly, which falls back to a per-call agent)."""
+    from nictest.hosts import mux
+
+    if mux.persist_seconds() == 0:
+        return None
+    host = mux.MuxHost(spec)
+    try:
+        host.start()
+    except mux.MuxUnavailable as exc:
+        host.close()
+        log.info("%s: %s; connecting directly", spec.name, exc)
+        return None
     except BaseException:
         host.close()
         raise

@@ -12,10 +12,13 @@ class QemuLabHost(SSHHost):
         self.vm = LabVM(spec.lab or spec.name)
 
     def start(self) -> dict:
+        self.check_up()
+        return super().start()
+
+    def check_up(self) -> None:
         if not self.vm.running():
             raise HostUnreachable(f"lab {self.vm.name} is not running: boot it with "
                                   f"`nictest lab up {self.vm.name}` (pytest --host boots it itself)")
-        return super().start()
 
     @property
     def kernel_rx_pps(self) -> int | None:

@@ -451,14 +451,27 @@ class SSHHost(Host):
     def _start_as(self, mode: str) -> None:
         """Start the agent by `mode`, uploading it first when the host lacks this code."""
         self._mode = mode
+        self._uploading_if_missing(super()._start)
+
+    def _uploading_if_missing(self, start):
+        """start(), and once more after an upload if the host lacks this code."""
         try:
-            super()._start()
-            return
+            return start()
         except AgentExited as exc:
             if exc.status != AGENT_MISSING:
                 raise
         self._upload()
-        super()._start()
+        return start()
+
+    def check_up(self) -> None:
+        """Raise HostUnreachable, naming the fix, when the host cannot be up (a subclass knows)."""
+
+    def resident_channel(self) -> paramiko.Channel:
+        """A channel of this connection to the resident agent, started (and uploaded) if needed:
+        one client's connection, for the controller's connection keeper (mux.py)."""
+        if self._client is None:
+            self._client = self._connect_client()
+        return self._uploading_if_missing(self._open_resident).channel
 
     def _resident_possible(self) -> bool:
         """The resident socket lives under /run: only a root login, or one that becomes root, may make it."""
