@@ -5,8 +5,13 @@ Needs `--host LAB` (pytest boots it); in CI a missing lab fails.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import socket
+import struct
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -114,6 +119,66 @@ def test_cli_connections_share_the_resident_agent_and_each_keeps_its_dead_mans_s
     finally:
         first.close()
         second.close()
+
+
+def _keeper_pid(path: Path) -> int:
+    """The keeper's pid, as the kernel tells it for a connection to its socket."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(str(path))
+        return struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
+
+
+def test_cli_calls_share_one_kept_connection_and_a_killed_hold_is_restored(host, monkeypatch):
+    """The first `nictest` call starts the keeper of the host's SSH connection; the next call goes
+    through the same keeper; a `nictest hold` through it, SIGKILLed, gets its NIC restored by
+    the agent (its channel closed with its socket); `nictest disconnect` ends the keeper."""
+    from nictest.hosts import mux
+
+    profile = lab_profile(host)
+    want = profile.nics[0]
+    kernel_driver = MODEL_IDS[want.model][2]
+    driver = "vfio-pci" if host.info["iommu"] else "uio_pci_generic"
+    group = driver == "vfio-pci" and want.place == "pci-bridge"
+    moved = [n.guest_address for n in profile.nics if n.place == "pci-bridge"] if group else [want.guest_address]
+    runtime = tempfile.mkdtemp(prefix="nt-")  # this test's keepers only, and a short socket path
+    monkeypatch.setenv("XDG_RUNTIME_DIR", runtime)
+    monkeypatch.setenv(mux.PERSIST_ENV, "120")
+    cli = [sys.executable, "-m", "nictest.cli"]
+    hold = None
+    try:
+        first = subprocess.run(cli + ["status", "--host", host.name, "--json"], capture_output=True, text=True,
+                               timeout=120)
+        assert first.returncode == 0, first.stderr
+        path = mux.socket_path(host.spec)
+        keeper = _keeper_pid(path)
+        second = subprocess.run(cli + ["status", "--host", host.name, "--json"], capture_output=True, text=True,
+                                timeout=120)
+        assert second.returncode == 0, second.stderr
+        assert json.loads(second.stdout) and _keeper_pid(path) == keeper  # the same keeper served it
+        hold = subprocess.Popen(cli + ["hold", "--host", host.name, want.guest_address, driver, "--allow-uio"]
+                                + (["--group"] if group else []), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        line = hold.stdout.readline()
+        assert "holding" in line, line + hold.stderr.read() if hold.poll() is not None else line
+        assert [driver_of(host, a) for a in moved] == [driver] * len(moved)
+        assert _keeper_pid(path) == keeper
+        hold.kill()  # SIGKILL: no goodbye; its socket closes, the keeper ends its channel
+        hold.wait(10)
+        deadline = time.monotonic() + 60
+        while any(driver_of(host, a) != kernel_driver for a in moved) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [driver_of(host, a) for a in moved] == [kernel_driver] * len(moved), \
+            "the killed hold's NIC was not restored"
+        done = subprocess.run(cli + ["disconnect", "--host", host.name], capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0 and "kept connection closed" in done.stdout, done.stdout + done.stderr
+        assert not path.exists()
+        with pytest.raises(ProcessLookupError):
+            os.kill(keeper, 0)
+    finally:
+        if hold is not None and hold.poll() is None:
+            hold.kill()
+        subprocess.run(cli + ["disconnect", "--host", host.name], capture_output=True, timeout=180)
+        shutil.rmtree(runtime, ignore_errors=True)
 
 
 def test_without_nics_every_inactive_nic_is_under_test(host, tmp_path):

@@ -52,7 +52,4 @@
 #define E1000_CTRL_EXT_PBA_CLR (1u << 31) /* PBA_Support: MSI-X pending bits in the PBA */
 #define E1000_ICR_RXQ0  (1u << 20)
 #define E1000_ICR_OTHER (1u << 24)       /* every cause not routed to a queue vector (LSC, RXO, ...) */
-#ifndef E1000_ICR_LSC
-#define E1000_ICR_LSC   (1u << 2)        /* link status change */
-#endif
 #endif
