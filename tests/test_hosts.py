@@ -506,6 +506,8 @@ def test_kept_connection_serves_each_call_as_its_own_resident_client(make_host, 
     serving = threading.Thread(target=keeper.serve)
     serving.start()
     monkeypatch.setattr(mux, "socket_path", lambda spec: path)
+    # Never a keeper process here: it would start a resident agent in this machine's /run.
+    monkeypatch.setattr(mux.MuxHost, "_start_keeper", lambda self: pytest.fail("the in-test keeper was gone"))
     info = {}
     try:
         first = mux.MuxHost(host.spec)
@@ -519,6 +521,22 @@ def test_kept_connection_serves_each_call_as_its_own_resident_client(make_host, 
         assert first.exit_status == 0  # the agent ran the client's hooks and closed
         assert second.call("ping") == {"pong": True}
         assert isinstance(second.call("status", timeout=60)["devices"], list)
+        # A kept connection that is dead before paramiko knows it (the host rebooted): the
+        # channel open fails, and the call gets a fresh connection instead of an error.
+        real_channel, failures = host.resident_channel, []
+
+        def stale_once():
+            if not failures:
+                failures.append(host._client)
+                raise HostUnreachable("loop: no answer to opening the socket within 5s")
+            return real_channel()
+
+        monkeypatch.setattr(host, "resident_channel", stale_once)
+        third = mux.MuxHost(host.spec)
+        assert third.start()["pid"] == info["pid"]
+        assert failures and host._client is not failures[0]  # a new connection served it
+        assert third.call("ping") == {"pong": True}
+        third.close()
         second.close()
         serving.join(timeout=30)  # idle for its persist time: it leaves
         assert not serving.is_alive() and keeper.clients == 0

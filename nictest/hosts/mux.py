@@ -18,8 +18,9 @@ The keeper's socket lives in a directory only the user may enter ($XDG_RUNTIME_D
 else ~/.cache/nictest/mux, mode 0700), named by a hash of the host's spec and the agent code,
 and the keeper serves only connections of its own uid (SO_PEERCRED). It leaves after
 NICTEST_CONTROL_PERSIST seconds without a client (default 600; 0 turns keeping off: each
-call makes its own connection), when its SSH connection dies, or at SIGTERM
-(`nictest disconnect --host H`).
+call makes its own connection), when its SSH connection dies while no call uses it, or at
+SIGTERM (`nictest disconnect --host H`). A call that finds the connection dead (the host
+rebooted and paramiko has not noticed yet) gets a fresh one.
 """
 from __future__ import annotations
 
@@ -292,10 +293,8 @@ class Keeper:
         try:
             while not self._stop.is_set():
                 if not select.select([self.listener], [], [], ACCEPT_TICK)[0]:
-                    if not self._connection_alive():
-                        log.info("the SSH connection ended: leaving")
-                        return
-                    if self._idle() and self._leave_if_idle():
+                    reason = self._reason_to_leave()
+                    if reason and self._leave_unless_called(reason):
                         return
                     continue
                 self._accept()
@@ -306,18 +305,25 @@ class Keeper:
         client = self.host._client
         return client is not None and client.get_transport() is not None and client.get_transport().is_active()
 
-    def _idle(self) -> bool:
+    def _reason_to_leave(self) -> str | None:
+        """Why to leave now, with no client: the connection died, or nobody called for a while."""
         with self._count:
-            return self.clients == 0 and time.monotonic() - self._idle_since >= self.persist
+            if self.clients:
+                return None
+            if not self._connection_alive():
+                return "the SSH connection ended"
+            if time.monotonic() - self._idle_since >= self.persist:
+                return f"no client for {self.persist:g}s"
+            return None
 
-    def _leave_if_idle(self) -> bool:
+    def _leave_unless_called(self, reason: str) -> bool:
         """Leave, unless a caller connected meanwhile (it holds the lock while it connects)."""
         with _locked(self.path):
             if select.select([self.listener], [], [], 0)[0]:
                 return False
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
-            log.info("no client for %gs: leaving", self.persist)
+            log.info("%s: leaving", reason)
             return True
 
     def _accept(self) -> None:
@@ -335,7 +341,7 @@ class Keeper:
         try:
             try:
                 with self._open:
-                    channel = self.host.resident_channel()
+                    channel = self._resident_channel()
             except errors.NictestError as exc:
                 # The client's first request is hello; an id-less error reply is how the agent
                 # says "could not read your request", and the client raises it typed.
@@ -349,6 +355,16 @@ class Keeper:
             with self._count:
                 self.clients -= 1
                 self._idle_since = time.monotonic()
+
+    def _resident_channel(self):
+        try:
+            return self.host.resident_channel()
+        except errors.HostUnreachable as exc:
+            # The kept connection may be dead without paramiko knowing yet (the host rebooted):
+            # one fresh connection, as a call without a keeper would make.
+            log.info("no channel on the kept connection (%s): connecting again", exc)
+            self.host._close_transport()
+            return self.host.resident_channel()
 
     def _close(self) -> None:
         self.listener.close()
