@@ -433,7 +433,7 @@ def test_control_persist_is_read_from_the_environment(monkeypatch):
             mux.persist_seconds()
 
 
-def test_keeper_sockets_live_in_a_directory_only_the_user_may_enter(tmp_path, monkeypatch):
+def test_keeper_sockets_live_in_a_directory_only_the_user_may_enter(tmp_path, monkeypatch, caplog):
     from nictest.hosts import mux
 
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
@@ -448,6 +448,11 @@ def test_keeper_sockets_live_in_a_directory_only_the_user_may_enter(tmp_path, mo
     other = HostSpec(name="x", kind="ssh", address="b")
     (tmp_path / "nictest").chmod(0o700)
     assert mux.socket_path(spec) != mux.socket_path(other) and mux.socket_path(spec) == mux.socket_path(spec)
+    (tmp_path / "nictest").chmod(0o755)
+    with caplog.at_level("WARNING"):  # a call goes ahead without a kept connection, saying why
+        assert hosts._through_keeper(spec) is None
+    assert "no kept connection" in caplog.text and "chmod 700" in caplog.text
+    (tmp_path / "nictest").chmod(0o700)
     deep = tmp_path / ("d" * 90)
     deep.mkdir()
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(deep))

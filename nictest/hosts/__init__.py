@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+from nictest import errors
 from nictest.errors import InventoryError
 from nictest.hosts.base import Host
 from nictest.inventory import HostSpec
@@ -49,7 +50,11 @@ def _through_keeper(spec: HostSpec) -> Host | None:
 
     if mux.persist_seconds() == 0:
         return None
-    host = mux.MuxHost(spec)
+    try:
+        host = mux.MuxHost(spec)
+    except (OSError, errors.PrerequisiteMissing) as exc:  # no private directory for its socket
+        log.warning("%s: no kept connection (%s); connecting directly", spec.name, exc)
+        return None
     try:
         host.start()
     except mux.MuxUnavailable as exc:
