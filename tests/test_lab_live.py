@@ -84,18 +84,32 @@ def driver_of(host, address: str):
     return next(d for d in host.call("status")["devices"] if d["address"] == address)["driver"]
 
 
+def first_nic_move(host):
+    """The lab's first NIC, the user-space driver that applies, and what a bind of it moves:
+    a NIC behind the lab's bridge shares its IOMMU group, and VFIO takes the group as one unit."""
+    profile = lab_profile(host)
+    want = profile.nics[0]
+    driver = "vfio-pci" if host.info["iommu"] else "uio_pci_generic"
+    group = driver == "vfio-pci" and want.place == "pci-bridge"
+    moved = [n.guest_address for n in profile.nics if n.place == "pci-bridge"] if group else [want.guest_address]
+    return want, driver, group, moved
+
+
+def wait_restored(host, want, moved, message: str) -> None:
+    """Every moved NIC back on the model's kernel driver within a minute (the agent restores them)."""
+    kernel_driver = MODEL_IDS[want.model][2]
+    deadline = time.monotonic() + 60
+    while any(driver_of(host, a) != kernel_driver for a in moved) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [driver_of(host, a) for a in moved] == [kernel_driver] * len(moved), message
+
+
 def test_cli_connections_share_the_resident_agent_and_each_keeps_its_dead_mans_switch(host):
     """Two CLI-style connections (hosts.connect(resident=True), as `nictest status|bind` make)
     reach one resident agent through sshd's direct-streamlocal channel, each under its own
     SSH session as the kernel tells it; the first one's NIC, held and its connection cut
     without a goodbye (a killed CLI), is back on its kernel driver while the second is served."""
-    profile = lab_profile(host)
-    want = profile.nics[0]
-    kernel_driver = MODEL_IDS[want.model][2]
-    driver = "vfio-pci" if host.info["iommu"] else "uio_pci_generic"
-    # A NIC behind the lab's bridge shares its IOMMU group: VFIO takes the group as one unit.
-    group = driver == "vfio-pci" and want.place == "pci-bridge"
-    moved = [n.guest_address for n in profile.nics if n.place == "pci-bridge"] if group else [want.guest_address]
+    want, driver, group, moved = first_nic_move(host)
     first = hosts.connect(host.spec, resident=True)
     second = hosts.connect(host.spec, resident=True)
     try:
@@ -106,11 +120,7 @@ def test_cli_connections_share_the_resident_agent_and_each_keeps_its_dead_mans_s
         first.call("bind", address=want.guest_address, driver=driver, allow_uio=True, persistent=False, group=group)
         assert [driver_of(second, a) for a in moved] == [driver] * len(moved)
         first._drop()  # the channel closed under the agent: what a SIGKILLed CLI leaves
-        deadline = time.monotonic() + 60
-        while any(driver_of(second, a) != kernel_driver for a in moved) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert [driver_of(second, a) for a in moved] == [kernel_driver] * len(moved), \
-            "the cut client's NIC was not restored"
+        wait_restored(second, want, moved, "the cut client's NIC was not restored")
         journal = second.call("journal")
         # a group's entry is kept under its first endpoint's address, which is in `moved`
         assert not [e for kind in ("held", "stale", "persistent") for e in journal[kind] if e["address"] in moved], \
@@ -134,12 +144,7 @@ def test_cli_calls_share_one_kept_connection_and_a_killed_hold_is_restored(host,
     the agent (its channel closed with its socket); `nictest disconnect` ends the keeper."""
     from nictest.hosts import mux
 
-    profile = lab_profile(host)
-    want = profile.nics[0]
-    kernel_driver = MODEL_IDS[want.model][2]
-    driver = "vfio-pci" if host.info["iommu"] else "uio_pci_generic"
-    group = driver == "vfio-pci" and want.place == "pci-bridge"
-    moved = [n.guest_address for n in profile.nics if n.place == "pci-bridge"] if group else [want.guest_address]
+    want, driver, group, moved = first_nic_move(host)
     runtime = tempfile.mkdtemp(prefix="nt-")  # this test's keepers only, and a short socket path
     monkeypatch.setenv("XDG_RUNTIME_DIR", runtime)
     monkeypatch.setenv(mux.PERSIST_ENV, "120")
@@ -164,11 +169,7 @@ def test_cli_calls_share_one_kept_connection_and_a_killed_hold_is_restored(host,
         assert _keeper_pid(path) == keeper
         hold.kill()  # SIGKILL: no goodbye; its socket closes, the keeper ends its channel
         hold.wait(10)
-        deadline = time.monotonic() + 60
-        while any(driver_of(host, a) != kernel_driver for a in moved) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert [driver_of(host, a) for a in moved] == [kernel_driver] * len(moved), \
-            "the killed hold's NIC was not restored"
+        wait_restored(host, want, moved, "the killed hold's NIC was not restored")
         done = subprocess.run(cli + ["disconnect", "--host", host.name], capture_output=True, text=True, timeout=180)
         assert done.returncode == 0 and "kept connection closed" in done.stdout, done.stdout + done.stderr
         assert not path.exists()

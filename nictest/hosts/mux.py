@@ -377,31 +377,29 @@ class Keeper:
 def _pump(conn: socket.socket, channel) -> None:
     """Bytes both ways until both ends are done; a client that is gone ends its channel's input."""
     def upstream() -> None:
-        try:
-            while True:
-                data = conn.recv(65536)
-                if not data:
-                    break
-                channel.sendall(data)
-        except OSError:
-            pass
+        _copy(conn.recv, channel.sendall)
         with contextlib.suppress(OSError, EOFError):
             channel.shutdown_write()  # the agent's EOF: it runs this client's hooks
 
     sender = threading.Thread(target=upstream, daemon=True, name="nictest-mux-up")
     sender.start()
-    try:
-        while True:
-            data = channel.recv(65536)
-            if not data:
-                break
-            conn.sendall(data)
-    except OSError:
-        pass
+    _copy(channel.recv, conn.sendall)
     with contextlib.suppress(OSError):
         conn.shutdown(socket.SHUT_WR)
     sender.join()
     channel.close()
+
+
+def _copy(recv, send) -> None:
+    """Until EOF or an error on either side (a killed client, a dead channel): both end the same way."""
+    try:
+        while True:
+            data = recv(65536)
+            if not data:
+                return
+            send(data)
+    except OSError:
+        return
 
 
 def main(argv: list[str]) -> int:
