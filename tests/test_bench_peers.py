@@ -73,3 +73,38 @@ def test_ratios_and_table_put_nictest_beside_its_peers():
     assert table._peers({"peers": {"ok": False, "error": "PrerequisiteMissing: lab1 has no dpdk-testpmd"}})[1] \
         .startswith("Peers (DPDK): ")
     assert table._peers({}) == []
+
+
+def io_output(first=(1000, 1000), second=(301000, 299000), pps=(60000, 59000), rc=0) -> str:
+    shows = [SHOW.format(n=n, pps=0).replace("port 0", f"port {i}") for i, n in enumerate(first)]
+    shows += [SHOW.format(n=n, pps=p).replace("port 0", f"port {i}") for i, (n, p) in enumerate(zip(second, pps))]
+    return f"IO_RC {rc}\n" + "\n".join("IO| " + line for line in "\n".join(shows).splitlines()) + "\nIO| Bye...\n"
+
+
+def test_parse_testpmd_io_adds_both_ports_of_the_second_show():
+    assert peers.parse_testpmd_io(io_output()) == {"rx_pps": 119000, "rx_packets_window": 598000}
+
+
+@pytest.mark.parametrize("kw, says", [({"rc": 124}, "rc 124"), ({"second": (1000, 1000)}, "forwarded nothing"),
+                                      ({"second": (0, 5000)}, "forwarded nothing")])
+def test_parse_testpmd_io_refuses_a_run_that_forwarded_nothing(kw, says):
+    with pytest.raises(StateError, match=says):
+        peers.parse_testpmd_io(io_output(**kw))
+    with pytest.raises(StateError, match="want 4"):
+        peers.parse_testpmd_io(io_output().split("IO| Bye")[0].rsplit("NIC statistics", 1)[0])
+
+
+def test_io_forwarding_sits_beside_testpmd_io():
+    data = {"datapath": {"ok": True, "pps": {}, "forward": {"64": {"pps": summary(90000.0), "window": 32}}},
+            "peers": {"ok": True, "driver": "vfio-pci", "reps": 3,
+                      "testpmd": {"mode": "txonly/rxonly", "window_s": 6, "pps": {}},
+                      "testpmd_io": {"mode": "io", "window_s": 6, "pps": {"64": {"rx_pps": summary(120000.0)},
+                                                                          "1514": {"rx_pps": summary(80000.0)}}},
+                      "devbind": {"bind_s": summary(4.0), "restore_s": summary(4.5)}}}
+    r = peers.ratios(data)
+    assert r == pytest.approx({"forward_over_testpmd_io_64": 0.75})  # no nictest figure at 1514: no ratio
+    data["peers"]["ratios"] = r
+    text = "\n".join(table._peers(data))
+    assert ("| 64 B io forwarding pps (both directions, 32 frames primed per port) vs testpmd io | "
+            "90.0k (81.0k–99.0k) | 120.0k (108.0k–132.0k) | 0.8x | ≥ 1.0x |") in text
+    assert "| 1514 B io forwarding pps (both directions) vs testpmd io | – | 80.0k" in text

@@ -203,6 +203,16 @@ def pmd_pingpong(agent, port_a, port_b, count, size=64, timeout_ms=1000) -> dict
     return pmd.pingpong(ports(agent).get(port_a), ports(agent).get(port_b), count, size, timeout_ms=timeout_ms)
 
 
+@op("pmd_forward", port_a=int, port_b=int, size=int, window=int, warm_ms=int, measure_ms=int, timeout_ms=int)
+def pmd_forward(agent, port_a, port_b, size=64, window=32, warm_ms=1000, measure_ms=3000, timeout_ms=2000) -> dict:
+    """io forwarding between two open ports (testpmd's io mode): what one receives leaves by the
+    other; {forwarded, pps, primed, drained, dropped, foreign, desc_errors, ...}."""
+    from nictest.pmd import measure
+
+    return measure.forward(ports(agent).get(port_a), ports(agent).get(port_b), size, window, warm_ms, measure_ms,
+                           timeout_ms)
+
+
 @op("pmd_kernel_tx", ifname=str, count=int, size=int, seq_start=int, dst=OptStr, timeout_ms=int)
 def pmd_kernel_tx(agent, ifname, count, size=64, seq_start=0, dst=None, timeout_ms=2000) -> dict:
     from nictest import pmd

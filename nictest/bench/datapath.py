@@ -1,5 +1,6 @@
 """Group 1, the data path on one cabled NIC pair: kernel -> kernel, PMD -> PMD, PMD -> kernel
-(packets per second) and kernel / PMD ping-pong (round trips), per frame size.
+(packets per second), kernel / PMD ping-pong (round trips) and PMD io forwarding between
+the pair (testpmd's io mode: frames forwarded per second), per frame size.
 
 The kernel path's far end sits in its own network namespace, so frames really cross the
 wire. Order keeps each NIC where it must be: both on the kernel driver (kernel stream and
@@ -18,6 +19,9 @@ NETNS = "nictest-bench"
 PATHS = ("kernel", "pmd", "mixed")          # kernel->kernel, PMD->PMD, PMD tx -> kernel rx
 PMD_RATE = "pmd_rate"  # PMD->PMD in rate mode: sequence numbers checked, no payload pattern
 LATENCY_PATHS = ("kernel", "pmd")
+# io forwarding between the pair, as testpmd's io mode after `start tx_first`: one burst of
+# 32 frames primed per port; figures over FWD_MEASURE_MS after FWD_WARM_MS.
+FWD_WINDOW, FWD_WARM_MS, FWD_MEASURE_MS = 32, 1000, 3000
 
 
 def _devices(host) -> dict:
@@ -31,6 +35,15 @@ def _stream_figures(runs: list, sent: int) -> dict:
     return {"rx_pps": stats.summary(rx_pps), "tx_pps": stats.summary([r["tx"]["pps"] for r in runs]),
             "loss": stats.summary([1 - r["rx"]["packets"] / sent for r in runs]),
             "bad": sum(r["rx"]["bad"] for r in runs), "frames": sent}
+
+
+def _forward_figures(runs: list) -> dict:
+    """pps forwarded (both directions); frames the wire lost = primed - (drained + dropped)."""
+    if not all(r["pps"] for r in runs):
+        raise StateError(f"an io forwarding repetition forwarded nothing: {runs}")
+    return {"pps": stats.summary([r["pps"] for r in runs]), "window": runs[0]["window"],
+            "dropped": sum(r["dropped"] for r in runs), "foreign": sum(r["foreign"] for r in runs),
+            "lost": sum(r["primed"] - r["drained"] - r["dropped"] for r in runs)}
 
 
 def _latency_figures(runs: list) -> dict:
@@ -66,6 +79,7 @@ def run(ctx) -> dict:
         build = host.call("pmd_build", timeout=600)
     pps = {p: {} for p in PATHS + (PMD_RATE,)}
     rtt = {p: {} for p in LATENCY_PATHS}
+    forward = {}
     with ExitStack() as undo:
         prev = host.call("net_prepare", ifname=near["netdev"], up=True, ipv6=False)["previous"]
         undo.callback(host.call, "net_prepare", ifname=near["netdev"], up=bool(prev["up"]),
@@ -109,6 +123,11 @@ def run(ctx) -> dict:
                         rtt["pmd"][size] = _latency_figures([host.call(
                             "bench_pmd_pingpong", port_a=port_a, port_b=port_b, count=plan.pingpongs, size=size,
                             timeout=120) for _ in range(plan.reps)])
+                    with prog.stage(f"datapath: PMD io forwarding {size} B, {FWD_WINDOW} frames primed per port, "
+                                    f"{FWD_MEASURE_MS / 1000:g} s", plan.reps):
+                        forward[size] = _forward_figures([host.call(
+                            "pmd_forward", port_a=port_a, port_b=port_b, size=size, window=FWD_WINDOW,
+                            warm_ms=FWD_WARM_MS, measure_ms=FWD_MEASURE_MS, timeout=120) for _ in range(plan.reps)])
     ratios = {}
     for size in plan.sizes:
         k, p, m = (pps[x][size]["rx_pps"]["median"] for x in PATHS)
@@ -122,4 +141,5 @@ def run(ctx) -> dict:
                        PMD_RATE: "sequence: sequence numbers, length and magic only (rate mode)"},
             "pps": {p: {str(s): v for s, v in d.items()} for p, d in pps.items()},
             "latency": {p: {str(s): v for s, v in d.items()} for p, d in rtt.items()},
+            "forward": {str(s): v for s, v in forward.items()},
             "ratios": {str(s): v for s, v in ratios.items()}}

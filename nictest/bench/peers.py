@@ -4,6 +4,9 @@
   one process per port (each its own --file-prefix, forwarding on the other vCPU), both
   NICs bound to vfio-pci by nictest first (so its safety checks decide). The figure is
   testpmd's own Rx-pps over a window in the middle of the stream.
+- testpmd io forwarding: both NICs in one process (`--forward-mode=io`, one forwarding
+  core), `start tx_first`; the figure is the Rx-pps of both ports together, beside
+  nictest's io forwarding (datapath group) with the same 32 frames primed per port.
 - dpdk-devbind.py: `-b vfio-pci` and back to the kernel driver, timed on the host like the
   lifecycle floor, only after nictest's own bind and restore of the NIC passed.
 
@@ -42,6 +45,21 @@ echo "TX_RC $tx_rc"; echo "RX_RC $rx_rc"
 sed 's/^/RX| /' $rx_log; sed 's/^/TX| /' $tx_log
 """
 
+# io forwarding: one process drives both ports (one forwarding lcore, as nictest's one
+# thread), `start tx_first` primes one burst per port, each port's RX leaves by the other.
+TESTPMD_IO_SCRIPT = r"""
+set -u
+io_log=$(mktemp)
+trap 'rm -f $io_log' EXIT
+( echo "start tx_first"; sleep {warm}; echo "show port stats all"; sleep {window}; echo "show port stats all";
+  echo stop; echo quit ) |
+  timeout 120 dpdk-testpmd -l 0,1 --main-lcore 0 -n 1 -a {a} -a {b} --file-prefix nictest-io -- \
+    --total-num-mbufs={mbufs} -i --forward-mode=io --nb-cores=1 --txpkts={size} > $io_log 2>&1
+echo "IO_RC $?"
+sed 's/^/IO| /' $io_log
+"""
+IO_WARM_S = 10  # testpmd's start (EAL, hugepages) is inside the pipe's first sleep
+
 DEVBIND_BIND = "dpdk-devbind.py -b {target} $dev > /dev/null"
 DEVBIND_RESTORE = "dpdk-devbind.py -b {original} $dev > /dev/null"
 # whatever happens, the NIC goes back to its kernel driver with no override left
@@ -73,6 +91,28 @@ def parse_testpmd(out: str) -> dict:
     return {"rx_pps": rates[1], "rx_packets_window": counts[1] - counts[0]}
 
 
+def parse_testpmd_io(out: str) -> dict:
+    """Frames forwarded per second: the Rx-pps of both ports at the second `show port stats all`."""
+    io = "\n".join(line[4:] for line in out.splitlines() if line.startswith("IO| "))
+    code = re.search(r"^IO_RC (\d+)$", out, re.M)
+    rates = [int(v) for v in re.findall(r"Rx-pps:\s+(\d+)", io)]
+    counts = [int(v) for v in re.findall(r"RX-packets:\s+(\d+)\s+RX-missed", io)]
+    if code is None or code.group(1) != "0" or len(rates) != 4 or len(counts) != 4:
+        tail = "\n".join(out.splitlines()[-25:])
+        raise StateError(f"testpmd io forwarding did not run through (rc {code.group(1) if code else None}, "
+                         f"{len(rates)} rate lines, want 4): {tail}")
+    if not all(counts[2:]) or counts[2] + counts[3] <= counts[0] + counts[1]:
+        raise StateError(f"testpmd forwarded nothing between the two shows (RX-packets {counts}): the primed "
+                         "burst did not come back")
+    return {"rx_pps": rates[2] + rates[3], "rx_packets_window": counts[2] + counts[3] - counts[0] - counts[1]}
+
+
+def _testpmd_io(ctx, size: int) -> dict:
+    script = TESTPMD_IO_SCRIPT.format(warm=IO_WARM_S, window=WINDOW_S, a=ctx.nic, b=ctx.peer, size=size,
+                                      mbufs=MBUFS)
+    return parse_testpmd_io(shell.run(ctx.host, script, timeout=180))
+
+
 def _testpmd(ctx, size: int) -> dict:
     script = TESTPMD_SCRIPT.format(warm=WARM_S, window=WINDOW_S, tx_start=TX_START_S, tx_stop=TX_STOP_S,
                                    rx=ctx.peer, tx=ctx.nic, size=size, mbufs=MBUFS)
@@ -92,7 +132,7 @@ def run(ctx) -> dict:
     require_dpdk(host, ctx.host_name)
     original = original_driver(host, ctx.nic)
     original_driver(host, ctx.peer)  # both on their kernel driver before anything moves
-    pps = {}
+    pps, io = {}, {}
     bound = []
     try:
         for address in (ctx.nic, ctx.peer):
@@ -103,6 +143,10 @@ def run(ctx) -> dict:
                             plan.peer_reps):
                 runs = [_testpmd(ctx, size) for _ in range(plan.peer_reps)]
             pps[str(size)] = {"rx_pps": stats.summary([r["rx_pps"] for r in runs]), "runs": runs}
+            with prog.stage(f"peers: testpmd io forwarding {size} B (~{IO_WARM_S + WINDOW_S + 5} s each)",
+                            plan.peer_reps):
+                runs = [_testpmd_io(ctx, size) for _ in range(plan.peer_reps)]
+            io[str(size)] = {"rx_pps": stats.summary([r["rx_pps"] for r in runs]), "runs": runs}
     finally:
         for address in bound:
             host.call("restore", address=address, timeout=120)
@@ -111,6 +155,8 @@ def run(ctx) -> dict:
     return {"nic": ctx.nic, "peer": ctx.peer, "driver": ctx.driver, "kernel_driver": original,
             "reps": plan.peer_reps, "testpmd": {"mode": "txonly on the NIC, rxonly on its peer, one process each",
                                                 "mbufs": MBUFS, "window_s": WINDOW_S, "pps": pps},
+            "testpmd_io": {"mode": "io forwarding, both ports in one process, one forwarding core, "
+                                   "`start tx_first` (one burst of 32 per port)", "window_s": WINDOW_S, "pps": io},
             "devbind": devbind}
 
 
@@ -125,6 +171,11 @@ def ratios(data: dict) -> dict:
                 mine = dp["pps"].get(path, {}).get(size)
                 if mine:
                     out[f"{key}_{size}"] = stats.ratio(mine["rx_pps"]["median"], fig["rx_pps"]["median"])
+    if peers.get("ok") and dp.get("ok"):
+        for size, fig in peers.get("testpmd_io", {}).get("pps", {}).items():
+            mine = dp.get("forward", {}).get(size)
+            if mine:
+                out[f"forward_over_testpmd_io_{size}"] = stats.ratio(mine["pps"]["median"], fig["rx_pps"]["median"])
     if peers.get("ok") and life.get("ok"):
         out["bind_nictest_over_devbind"] = stats.ratio(life["nictest_bind_s"]["median"],
                                                        peers["devbind"]["bind_s"]["median"])

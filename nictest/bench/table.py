@@ -57,20 +57,24 @@ def data_total(m: dict) -> str:
 
 def _datapath(g: dict) -> list:
     rate = bool(g["pps"].get("pmd_rate"))  # runs before the rate mode have no such column
+    fwd = bool(g.get("forward"))  # nor those before io forwarding
     lines = [f"Data path: {g['nic']} -> {g['peer']} ({g['driver']}), {g['reps']} repetitions per figure, "
              "median (min–max); pps = frames the receiver got per second; RTT = round trip in µs, "
              "median / p99 over all repetitions."
-             + (" PMD→PMD checks every payload byte; its rate mode only sequence numbers." if rate else ""), "",
+             + (" PMD→PMD checks every payload byte; its rate mode only sequence numbers." if rate else "")
+             + (" io forwarding: frames received on one port and sent out of the other, both directions, per "
+                "second (testpmd's io mode)." if fwd else ""), "",
              "| size | kernel→kernel pps | PMD→PMD pps | " + ("PMD→PMD rate mode pps | " if rate else "")
-             + "PMD→kernel pps | PMD/kernel pps "
+             + "PMD→kernel pps | " + ("PMD io forwarding pps | " if fwd else "") + "PMD/kernel pps "
              "| kernel RTT med / p99 | PMD RTT med / p99 | kernel/PMD RTT med (p99) |",
-             "|---|---|---|---|---|---|---|---|" + ("---|" if rate else "")]
+             "|---|---|---|---|---|---|---|---|" + ("---|" if rate else "") + ("---|" if fwd else "")]
     for size in g["sizes"]:
         s = str(size)
         k, p, m = (g["pps"][x][s]["rx_pps"] for x in ("kernel", "pmd", "mixed"))
         kl, pl, r = g["latency"]["kernel"][s], g["latency"]["pmd"][s], g["ratios"][s]
         rate_cell = f"{_spread_pps(g['pps']['pmd_rate'][s]['rx_pps'])} | " if rate else ""
-        lines.append(f"| {size} B | {_spread_pps(k)} | {_spread_pps(p)} | {rate_cell}{_spread_pps(m)} | "
+        fwd_cell = f"{_spread_pps(g['forward'][s]['pps'])} | " if fwd else ""
+        lines.append(f"| {size} B | {_spread_pps(k)} | {_spread_pps(p)} | {rate_cell}{_spread_pps(m)} | {fwd_cell}"
                      f"**{_x(r['pps_pmd_over_kernel'])}** | {_us(kl['median_us'])} / {_us(kl['p99_us'])} | "
                      f"{_us(pl['median_us'])} / {_us(pl['p99_us'])} | **{_x(r['rtt_kernel_over_pmd'])}** "
                      f"({_x(r['p99_kernel_over_pmd'])}) |")
@@ -96,6 +100,12 @@ def _peers(data: dict) -> list:
                 lines.append(f"| {size} B received pps, {what} vs testpmd | "
                              f"{_spread_pps(mine['rx_pps']) if mine else '–'} | {_spread_pps(fig['rx_pps'])} | "
                              f"{_x(r.get(f'{key}_{size}'))} | ≥ 1.0x |")
+    for size, fig in peers.get("testpmd_io", {}).get("pps", {}).items():
+        mine = dp.get("forward", {}).get(size) if dp.get("ok") else None
+        primed = f", {mine['window']} frames primed per port" if mine else ""
+        lines.append(f"| {size} B io forwarding pps (both directions{primed}) vs testpmd io | "
+                     f"{_spread_pps(mine['pps']) if mine else '–'} | {_spread_pps(fig['rx_pps'])} | "
+                     f"{_x(r.get(f'forward_over_testpmd_io_{size}'))} | ≥ 1.0x |")
     life = data.get("lifecycle", {})
     for what, key in (("bind", "bind_s"), ("restore", "restore_s")):
         mine = _spread_s(life[f"nictest_{key}"]) if life.get("ok") else "–"

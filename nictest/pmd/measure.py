@@ -29,6 +29,21 @@ def pingpong_rtts(a: Port, b: Port, count: int, size: int = 64, timeout_ms: int 
     return _pingpong_dict(ffi, res, rtts)
 
 
+def forward(a: Port, b: Port, size: int = 64, window: int = 32, warm_ms: int = 1000, measure_ms: int = 3000,
+            timeout_ms: int = 2000) -> dict:
+    """io forwarding a <-> b (testpmd's io mode) with `window` frames primed per port; pps is
+    frames forwarded per second over the measured window (both directions together)."""
+    ffi, lib = a.ffi, a.lib
+    res = ffi.new("struct pmd_forward_result *")
+    with a._lock, b._lock:
+        rc = lib.pmd_forward(a._h("forward"), b._h("forward"), size, window, warm_ms, measure_ms, timeout_ms, res)
+        _check(lib, ffi, "forward", rc, f"{a.address} <-> {b.address}")
+    out = _struct_dict(ffi, res)
+    out["pps"] = out["forwarded"] * 1_000_000_000 // out["ns"] if out["ns"] else 0
+    out["window"], out["size"] = window, size
+    return out
+
+
 def kernel_pingpong(if_a: str, if_b: str, netns_b: Optional[str], count: int, size: int = 64,
                     timeout_ms: int = 1000) -> dict:
     """AF_PACKET ping on if_a, pong from if_b opened inside netns_b; rtt_ns as pingpong_rtts."""

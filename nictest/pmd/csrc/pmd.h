@@ -202,6 +202,16 @@ struct pmd_pingpong_result {
     uint64_t total_ns;       /* sum of round trips */
 };
 
+struct pmd_forward_result {
+    uint64_t forwarded;      /* frames received on one port and sent out of the other, in the window */
+    uint64_t ns;             /* the measured window */
+    uint64_t primed;         /* frames queued on the two ports before forwarding began */
+    uint64_t dropped;        /* received, but no TX descriptor was free: not sent on */
+    uint64_t drained;        /* our frames received after forwarding stopped (still circulating) */
+    uint64_t foreign;        /* frames that are not ours: not sent on */
+    uint64_t desc_errors;    /* descriptors with a non-zero errors byte: not sent on */
+};
+
 /* A piece of the port's DMA memory, e.g. a canary for isolation tests. */
 struct pmd_buffer {
     void *virt;
@@ -355,6 +365,14 @@ int pmd_pingpong(struct pmd_port *a, struct pmd_port *b, uint64_t count, uint32_
  * (rtt_ns: NULL or room for `count` values). */
 int pmd_pingpong_rtts(struct pmd_port *a, struct pmd_port *b, uint64_t count, uint32_t size,
                       uint32_t timeout_ms, uint64_t *rtt_ns, struct pmd_pingpong_result *result);
+
+/* io forwarding (forward.c), as testpmd's io mode: what a receives leaves by b and
+ * what b receives leaves by a, unchanged; `window` frames of `size` bytes primed on
+ * each port. Counts over measure_ms after warm_ms; then drains the rings, so that with
+ * the ports cabled to each other primed == drained + dropped when the wire lost nothing.
+ * timeout_ms bounds the time without a frame forwarded. */
+int pmd_forward(struct pmd_port *a, struct pmd_port *b, uint32_t size, uint32_t window, uint32_t warm_ms,
+                uint32_t measure_ms, uint32_t timeout_ms, struct pmd_forward_result *result);
 
 /* ---- the kernel path, same frames (AF_PACKET on a netdev) ------------------ */
 int pmd_kernel_tx_loop(const char *ifname, uint64_t count, uint32_t size, uint64_t seq_start,
