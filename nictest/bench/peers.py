@@ -58,7 +58,6 @@ trap 'rm -f $io_log' EXIT
 echo "IO_RC $?"
 sed 's/^/IO| /' $io_log
 """
-IO_WARM_S = 10  # testpmd's start (EAL, hugepages) is inside the pipe's first sleep
 
 DEVBIND_BIND = "dpdk-devbind.py -b {target} $dev > /dev/null"
 DEVBIND_RESTORE = "dpdk-devbind.py -b {original} $dev > /dev/null"
@@ -108,7 +107,7 @@ def parse_testpmd_io(out: str) -> dict:
 
 
 def _testpmd_io(ctx, size: int) -> dict:
-    script = TESTPMD_IO_SCRIPT.format(warm=IO_WARM_S, window=WINDOW_S, a=ctx.nic, b=ctx.peer, size=size,
+    script = TESTPMD_IO_SCRIPT.format(warm=WARM_S, window=WINDOW_S, a=ctx.nic, b=ctx.peer, size=size,
                                       mbufs=MBUFS)
     return parse_testpmd_io(shell.run(ctx.host, script, timeout=180))
 
@@ -143,7 +142,7 @@ def run(ctx) -> dict:
                             plan.peer_reps):
                 runs = [_testpmd(ctx, size) for _ in range(plan.peer_reps)]
             pps[str(size)] = {"rx_pps": stats.summary([r["rx_pps"] for r in runs]), "runs": runs}
-            with prog.stage(f"peers: testpmd io forwarding {size} B (~{IO_WARM_S + WINDOW_S + 5} s each)",
+            with prog.stage(f"peers: testpmd io forwarding {size} B (~{WARM_S + WINDOW_S + 5} s each)",
                             plan.peer_reps):
                 runs = [_testpmd_io(ctx, size) for _ in range(plan.peer_reps)]
             io[str(size)] = {"rx_pps": stats.summary([r["rx_pps"] for r in runs]), "runs": runs}

@@ -184,6 +184,9 @@ class LabVM:
 
 def _check_port_free(port: int, name: str) -> None:
     with socket.socket() as sock:
+        # As QEMU's hostfwd binds it: a connection of the last boot in TIME-WAIT (the guest side
+        # closed first, e.g. under a kept CLI connection) does not hold the port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
