@@ -210,17 +210,15 @@ class MuxHost(Host):
         raise MuxUnavailable(f"{self.name}: no kept connection ({message})")
 
 
+@contextlib.contextmanager
 def _locked(path: Path):
     """The keeper's start lock: one caller at a time finds, or else starts, the keeper."""
-    @contextlib.contextmanager
-    def hold():
-        fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
-    return hold()
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _connect(path: Path) -> socket.socket | None:
