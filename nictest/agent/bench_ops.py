@@ -119,4 +119,3 @@ def bench_pmd_pingpong(agent, port_a, port_b, count, size=64, timeout_ms=1000) -
     from nictest.pmd import measure
 
     return measure.pingpong_rtts(ports(agent).get(port_a), ports(agent).get(port_b), count, size, timeout_ms)
-

@@ -9,9 +9,13 @@ def add_host_argument(parser) -> None:
                         help="inventory name (lab1, lab2, local) or ssh://[user@]addr[:port]")
 
 
+def host_spec(args):
+    """The HostSpec that --host names (an inventory name, or an ssh:// address)."""
+    return inventory.parse_host_arg(args.host, inventory.load(args.inventory))
+
+
 def connect(args, resident: bool = False):
     """resident: the call is served by the host's long-lived agent (status and the binding
     commands: short calls that must not pay a Python start each), through the controller's
     kept SSH connection to it (hosts/mux.py: no handshake after the first call)."""
-    spec = inventory.parse_host_arg(args.host, inventory.load(args.inventory))
-    return hosts.connect(spec, resident=resident, kept=resident)
+    return hosts.connect(host_spec(args), resident=resident, kept=resident)

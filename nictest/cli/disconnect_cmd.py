@@ -7,9 +7,8 @@ after NICTEST_CONTROL_PERSIST seconds without a client. A call still running thr
 """
 from __future__ import annotations
 
-from .. import inventory
 from ..hosts import mux
-from .common import add_host_argument
+from .common import add_host_argument, host_spec
 
 
 def add_parser(sub) -> None:
@@ -19,8 +18,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    spec = inventory.parse_host_arg(args.host, inventory.load(args.inventory))
-    if mux.stop_keeper(spec):
+    if mux.stop_keeper(host_spec(args)):
         print(f"{args.host}: kept connection closed")
     else:
         print(f"{args.host}: no kept connection")

@@ -300,8 +300,7 @@ class Keeper:
             self._close()
 
     def _connection_alive(self) -> bool:
-        client = self.host._client
-        return client is not None and client.get_transport() is not None and client.get_transport().is_active()
+        return self.host.is_connected()
 
     def _reason_to_leave(self) -> str | None:
         """Why to leave now, with no client: the connection died, or nobody called for a while."""
@@ -441,7 +440,7 @@ def _reach(spec: HostSpec):
     host = cls(spec)
     try:
         host.check_up()
-        possible = host._resident_possible()  # connects: a failure here is final
+        possible = host.resident_possible()  # connects: a failure here is final
     except BaseException:
         host.close()
         raise

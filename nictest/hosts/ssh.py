@@ -398,6 +398,17 @@ class SSHHost(Host):
         client.get_transport().set_keepalive(15)  # notice a dead link while the agent is idle
         return client
 
+    def _ensure_client(self) -> paramiko.SSHClient:
+        """The connected client, connecting it on first use (or after the connection was closed)."""
+        if self._client is None:
+            self._client = self._connect_client()
+        return self._client
+
+    def is_connected(self) -> bool:
+        """Whether the SSH connection is up; never connects (the keeper asks it while idle)."""
+        client = self._client
+        return client is not None and client.get_transport() is not None and client.get_transport().is_active()
+
     def _close_transport(self) -> None:
         client, self._client = self._client, None
         if client is not None:
@@ -426,12 +437,11 @@ class SSHHost(Host):
         return f"{self.agent_cache_dir(self._target.user)}/{self._bundle.digest}"
 
     def _open_stream(self) -> ChannelStream:
-        if self._client is None:
-            self._client = self._connect_client()
+        client = self._ensure_client()
         if self._mode == "resident":
             return self._open_resident()
         try:
-            channel = self._client.get_transport().open_session(timeout=self.spec.connect_timeout)
+            channel = client.get_transport().open_session(timeout=self.spec.connect_timeout)
             channel.exec_command(self.agent_command(self._agent_dir()))
         except (paramiko.SSHException, OSError) as exc:
             raise errors.HostUnreachable(f"{self.name}: cannot start the agent on {self.describe()}: {exc}") from None
@@ -469,14 +479,16 @@ class SSHHost(Host):
     def resident_channel(self) -> paramiko.Channel:
         """A channel of this connection to the resident agent, started (and uploaded) if needed:
         one client's connection, for the controller's connection keeper (mux.py)."""
-        if self._client is None:
-            self._client = self._connect_client()
+        self._ensure_client()
         return self._uploading_if_missing(self._open_resident).channel
+
+    def resident_possible(self) -> bool:
+        """Whether this login may run the resident agent; connects first (that resolves the login user)."""
+        return self._resident_possible()
 
     def _resident_possible(self) -> bool:
         """The resident socket lives under /run: only a root login, or one that becomes root, may make it."""
-        if self._client is None:
-            self._client = self._connect_client()
+        self._ensure_client()
         return self._target.user == "root" or self.spec.become == "sudo"
 
     def _open_resident(self) -> ResidentStream:
