@@ -52,7 +52,8 @@ def summary(median):
 def test_ratios_and_table_put_nictest_beside_its_peers():
     data = {"datapath": {"ok": True, "pps": {"pmd": {"64": {"rx_pps": summary(150000.0)},
                                                      "1514": {"rx_pps": summary(160000.0)}},
-                                             "pmd_rate": {"64": {"rx_pps": summary(220000.0)}}}},
+                                             "pmd_rate": {"64": {"rx_pps": summary(220000.0)}},
+                                             "pmd_rate_threads": {"64": {"rx_pps": summary(240000.0)}}}},
             "lifecycle": {"ok": True, "nictest_bind_s": summary(0.2), "nictest_restore_s": summary(0.45)},
             "peers": {"ok": True, "driver": "vfio-pci", "reps": 3,
                       "testpmd": {"mode": "txonly on the NIC, rxonly on its peer, one process each", "window_s": 6,
@@ -60,7 +61,7 @@ def test_ratios_and_table_put_nictest_beside_its_peers():
                       "devbind": {"bind_s": summary(4.0), "restore_s": summary(4.5)}}}
     r = peers.ratios(data)
     assert r == pytest.approx({"pmd_over_testpmd_64": 0.75, "pmd_over_testpmd_1514": 1.0,
-                               "pmd_rate_over_testpmd_64": 1.1,
+                               "pmd_rate_over_testpmd_64": 1.1, "pmd_rate_threads_over_testpmd_64": 1.2,
                                "bind_nictest_over_devbind": 0.05, "restore_nictest_over_devbind": 0.1})
     data["peers"]["ratios"] = r
     lines = table._peers(data)
@@ -69,6 +70,9 @@ def test_ratios_and_table_put_nictest_beside_its_peers():
             "200.0k (180.0k–220.0k) | 0.8x") in text
     assert "| 64 B received pps, PMD→PMD rate mode (sequence only) vs testpmd | 220.0k" in text
     assert "1514 B received pps, PMD→PMD rate mode" not in text  # no rate figure at that size: no row
+    assert ("| 64 B received pps, PMD→PMD, TX and RX threads, rate mode vs testpmd | 240.0k (216.0k–264.0k) | "
+            "200.0k (180.0k–220.0k) | 1.2x | ≥ 1.0x |") in text
+    assert "PMD→PMD, TX and RX threads (payload checked)" not in text  # not run: no row
     assert any(line.startswith("| bind one NIC vs dpdk-devbind.py | 200.0 ms") for line in lines)
     assert table._peers({"peers": {"ok": False, "error": "PrerequisiteMissing: lab1 has no dpdk-testpmd"}})[1] \
         .startswith("Peers (DPDK): ")

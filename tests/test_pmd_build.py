@@ -116,6 +116,8 @@ def test_an_unknown_check_mode_is_refused_before_any_port_is_touched():
 
     with pytest.raises(PmdError, match="check 'bytes': one of payload, sequence"):
         port_mod.txrx(None, None, 10, check="bytes")
+    with pytest.raises(PmdError, match=r"threads 3: 1 \(one loop for both ports\) or 2 \(one per port\)"):
+        port_mod.txrx(None, None, 10, threads=3)
 
 
 def test_second_build_reuses_the_cache(built, cache_root):

@@ -187,13 +187,16 @@ def pmd_rx_wait(agent, port, timeout_ms=60000) -> dict:
                                        still_running=f"PMD port {port} is still receiving after {timeout_ms} ms")
 
 
-@op("pmd_txrx", tx_port=int, rx_port=int, count=int, size=int, seq_start=int, timeout_ms=int, check=str)
-def pmd_txrx(agent, tx_port, rx_port, count, size=64, seq_start=0, timeout_ms=2000, check="payload") -> dict:
-    """check: "payload" (every byte compared) or "sequence" (rate mode: sequence numbers only)."""
+@op("pmd_txrx", tx_port=int, rx_port=int, count=int, size=int, seq_start=int, timeout_ms=int, check=str,
+    threads=int)
+def pmd_txrx(agent, tx_port, rx_port, count, size=64, seq_start=0, timeout_ms=2000, check="payload",
+             threads=1) -> dict:
+    """check: "payload" (every byte compared) or "sequence" (rate mode: sequence numbers only);
+    threads: 1 (one loop drives both ports) or 2 (TX and RX each on a thread of its own)."""
     from nictest import pmd
 
     return pmd.txrx(ports(agent).get(tx_port), ports(agent).get(rx_port), count, size, seq_start=seq_start,
-                    timeout_ms=timeout_ms, check=check)
+                    timeout_ms=timeout_ms, check=check, threads=threads)
 
 
 @op("pmd_pingpong", port_a=int, port_b=int, count=int, size=int, timeout_ms=int)

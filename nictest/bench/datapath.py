@@ -18,6 +18,15 @@ from nictest.errors import StateError
 NETNS = "nictest-bench"
 PATHS = ("kernel", "pmd", "mixed")          # kernel->kernel, PMD->PMD, PMD tx -> kernel rx
 PMD_RATE = "pmd_rate"  # PMD->PMD in rate mode: sequence numbers checked, no payload pattern
+# The PMD->PMD streams: (key in pps, check mode, threads, name in the peers table, column in the
+# data path table). threads 2: TX and RX each on a C thread of its own, as testpmd runs one
+# lcore per port.
+PMD_STREAMS = (("pmd", "payload", 1, "PMD→PMD (payload checked)", "PMD→PMD"),
+               (PMD_RATE, "sequence", 1, "PMD→PMD rate mode (sequence only)", "PMD→PMD rate mode"),
+               ("pmd_threads", "payload", 2, "PMD→PMD, TX and RX threads (payload checked)",
+                "PMD→PMD TX/RX threads"),
+               ("pmd_rate_threads", "sequence", 2, "PMD→PMD, TX and RX threads, rate mode",
+                "PMD→PMD TX/RX threads rate mode"))
 LATENCY_PATHS = ("kernel", "pmd")
 # io forwarding between the pair, as testpmd's io mode after `start tx_first`: one burst of
 # 32 frames primed per port; figures over FWD_MEASURE_MS after FWD_WARM_MS.
@@ -32,9 +41,12 @@ def _stream_figures(runs: list, sent: int) -> dict:
     rx_pps = [r["rx"]["pps"] for r in runs]
     if not all(rx_pps):
         raise StateError(f"a stream repetition delivered fewer than 2 frames: {[r['rx']['packets'] for r in runs]}")
-    return {"rx_pps": stats.summary(rx_pps), "tx_pps": stats.summary([r["tx"]["pps"] for r in runs]),
-            "loss": stats.summary([1 - r["rx"]["packets"] / sent for r in runs]),
-            "bad": sum(r["rx"]["bad"] for r in runs), "frames": sent}
+    out = {"rx_pps": stats.summary(rx_pps), "tx_pps": stats.summary([r["tx"]["pps"] for r in runs]),
+           "loss": stats.summary([1 - r["rx"]["packets"] / sent for r in runs]),
+           "bad": sum(r["rx"]["bad"] for r in runs), "frames": sent}
+    if any("cpus" in r for r in runs):  # threaded runs: how often TX and RX ended on different CPUs
+        out["runs_on_two_cpus"] = sum(1 for r in runs if r.get("cpus") and r["cpus"]["tx"] != r["cpus"]["rx"])
+    return out
 
 
 def _forward_figures(runs: list) -> dict:
@@ -77,7 +89,7 @@ def run(ctx) -> dict:
                          f"benchmark (run `nictest restore --host {ctx.host_name} --all`)")
     with prog.stage("datapath: build the C PMD on the host", 1):
         build = host.call("pmd_build", timeout=600)
-    pps = {p: {} for p in PATHS + (PMD_RATE,)}
+    pps = {p: {} for p in PATHS + tuple(key for key, *_ in PMD_STREAMS[1:])}
     rtt = {p: {} for p in LATENCY_PATHS}
     forward = {}
     with ExitStack() as undo:
@@ -109,16 +121,13 @@ def run(ctx) -> dict:
                 in_netns.close()  # the far NIC back in the root netns before it is bound
                 port_b = _open(ctx, bound_near, ctx.peer)
                 for size in plan.sizes:
-                    with prog.stage(f"datapath: PMD->PMD {size} B, {plan.pmd_frames} frames", plan.reps):
-                        pmd_runs = [host.call("pmd_txrx", tx_port=port_a, rx_port=port_b, count=plan.pmd_frames,
-                                              size=size, timeout_ms=1000, timeout=120) for _ in range(plan.reps)]
-                    pps["pmd"][size] = _stream_figures(pmd_runs, plan.pmd_frames)
-                    with prog.stage(f"datapath: PMD->PMD {size} B rate mode (sequence only), {plan.pmd_frames} "
-                                    "frames", plan.reps):
-                        rate_runs = [host.call("pmd_txrx", tx_port=port_a, rx_port=port_b, count=plan.pmd_frames,
-                                               size=size, timeout_ms=1000, check="sequence", timeout=120)
-                                     for _ in range(plan.reps)]
-                    pps[PMD_RATE][size] = _stream_figures(rate_runs, plan.pmd_frames)
+                    for key, check, threads, *_ in PMD_STREAMS:
+                        with prog.stage(f"datapath: PMD->PMD {size} B, {plan.pmd_frames} frames, {check} checked, "
+                                        f"{threads} thread{'s' if threads > 1 else ''}", plan.reps):
+                            runs = [host.call("pmd_txrx", tx_port=port_a, rx_port=port_b, count=plan.pmd_frames,
+                                              size=size, timeout_ms=1000, check=check, threads=threads, timeout=120)
+                                    for _ in range(plan.reps)]
+                        pps[key][size] = _stream_figures(runs, plan.pmd_frames)
                     with prog.stage(f"datapath: PMD ping-pong {size} B, {plan.pingpongs} round trips", plan.reps):
                         rtt["pmd"][size] = _latency_figures([host.call(
                             "bench_pmd_pingpong", port_a=port_a, port_b=port_b, count=plan.pingpongs, size=size,
@@ -138,7 +147,9 @@ def run(ctx) -> dict:
     return {"nic": ctx.nic, "peer": ctx.peer, "driver": ctx.driver, "netns": NETNS, "reps": plan.reps,
             "sizes": list(plan.sizes), "pmd_build": build,
             "checks": {"pmd": "payload: every byte of every frame compared", "mixed": "payload",
-                       PMD_RATE: "sequence: sequence numbers, length and magic only (rate mode)"},
+                       PMD_RATE: "sequence: sequence numbers, length and magic only (rate mode)",
+                       "pmd_threads": "payload, TX and RX on threads of their own",
+                       "pmd_rate_threads": "sequence, TX and RX on threads of their own"},
             "pps": {p: {str(s): v for s, v in d.items()} for p, d in pps.items()},
             "latency": {p: {str(s): v for s, v in d.items()} for p, d in rtt.items()},
             "forward": {str(s): v for s, v in forward.items()},

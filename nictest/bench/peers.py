@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 
 from nictest.bench import shell, stats
+from nictest.bench.datapath import PMD_STREAMS
 from nictest.bench.lifecycle import original_driver
 from nictest.errors import PrerequisiteMissing, StateError
 
@@ -166,10 +167,10 @@ def ratios(data: dict) -> dict:
     out = {}
     if peers.get("ok") and dp.get("ok"):
         for size, fig in peers["testpmd"]["pps"].items():
-            for path, key in (("pmd", "pmd_over_testpmd"), ("pmd_rate", "pmd_rate_over_testpmd")):
+            for path, *_ in PMD_STREAMS:
                 mine = dp["pps"].get(path, {}).get(size)
                 if mine:
-                    out[f"{key}_{size}"] = stats.ratio(mine["rx_pps"]["median"], fig["rx_pps"]["median"])
+                    out[f"{path}_over_testpmd_{size}"] = stats.ratio(mine["rx_pps"]["median"], fig["rx_pps"]["median"])
     if peers.get("ok") and dp.get("ok"):
         for size, fig in peers.get("testpmd_io", {}).get("pps", {}).items():
             mine = dp.get("forward", {}).get(size)

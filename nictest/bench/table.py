@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from nictest.bench.datapath import PMD_STREAMS
 from nictest.hosts.mux import PERSIST_ENV
 
 BEGIN = "<!-- bench:begin -->"
@@ -56,26 +57,29 @@ def data_total(m: dict) -> str:
 
 
 def _datapath(g: dict) -> list:
-    rate = bool(g["pps"].get("pmd_rate"))  # runs before the rate mode have no such column
+    # PMD->PMD columns beyond the first: runs before a mode existed have no such column
+    extra = [(key, column) for key, _, _, _, column in PMD_STREAMS[1:] if g["pps"].get(key)]
     fwd = bool(g.get("forward"))  # nor those before io forwarding
     lines = [f"Data path: {g['nic']} -> {g['peer']} ({g['driver']}), {g['reps']} repetitions per figure, "
              "median (min–max); pps = frames the receiver got per second; RTT = round trip in µs, "
              "median / p99 over all repetitions."
-             + (" PMD→PMD checks every payload byte; its rate mode only sequence numbers." if rate else "")
+             + (" PMD→PMD checks every payload byte; its rate mode only sequence numbers." if extra else "")
+             + (" With TX and RX threads, a C thread sends and another receives (one core per port, as "
+                "testpmd)." if any("threads" in key for key, _ in extra) else "")
              + (" io forwarding: frames received on one port and sent out of the other, both directions, per "
                 "second (testpmd's io mode)." if fwd else ""), "",
-             "| size | kernel→kernel pps | PMD→PMD pps | " + ("PMD→PMD rate mode pps | " if rate else "")
+             "| size | kernel→kernel pps | PMD→PMD pps | " + "".join(f"{what} pps | " for _, what in extra)
              + "PMD→kernel pps | " + ("PMD io forwarding pps | " if fwd else "") + "PMD/kernel pps "
              "| kernel RTT med / p99 | PMD RTT med / p99 | kernel/PMD RTT med (p99) |",
-             "|---|---|---|---|---|---|---|---|" + ("---|" if rate else "") + ("---|" if fwd else "")]
+             "|---|---|---|---|---|---|---|---|" + "---|" * len(extra) + ("---|" if fwd else "")]
     for size in g["sizes"]:
         s = str(size)
         k, p, m = (g["pps"][x][s]["rx_pps"] for x in ("kernel", "pmd", "mixed"))
         kl, pl, r = g["latency"]["kernel"][s], g["latency"]["pmd"][s], g["ratios"][s]
-        rate_cell = f"{_spread_pps(g['pps']['pmd_rate'][s]['rx_pps'])} | " if rate else ""
+        extra_cells = "".join(f"{_spread_pps(g['pps'][key][s]['rx_pps'])} | " for key, _ in extra)
         fwd_cell = f"{_spread_pps(g['forward'][s]['pps'])} | " if fwd else ""
-        lines.append(f"| {size} B | {_spread_pps(k)} | {_spread_pps(p)} | {rate_cell}{_spread_pps(m)} | {fwd_cell}"
-                     f"**{_x(r['pps_pmd_over_kernel'])}** | {_us(kl['median_us'])} / {_us(kl['p99_us'])} | "
+        lines.append(f"| {size} B | {_spread_pps(k)} | {_spread_pps(p)} | {extra_cells}{_spread_pps(m)} | "
+                     f"{fwd_cell}**{_x(r['pps_pmd_over_kernel'])}** | {_us(kl['median_us'])} / {_us(kl['p99_us'])} | "
                      f"{_us(pl['median_us'])} / {_us(pl['p99_us'])} | **{_x(r['rtt_kernel_over_pmd'])}** "
                      f"({_x(r['p99_kernel_over_pmd'])}) |")
     return lines
@@ -93,8 +97,8 @@ def _peers(data: dict) -> list:
                  f"{peers['testpmd']['window_s']} s); dpdk-devbind.py -b {peers['driver']} and back.", "",
              "| figure | nictest | peer | nictest/peer | goal |", "|---|---|---|---|---|"]
     for size, fig in peers["testpmd"]["pps"].items():
-        for path, key, what in (("pmd", "pmd_over_testpmd", "PMD→PMD (payload checked)"),
-                                ("pmd_rate", "pmd_rate_over_testpmd", "PMD→PMD rate mode (sequence only)")):
+        for path, _, _, what, _ in PMD_STREAMS:
+            key = f"{path}_over_testpmd"
             mine = dp.get("pps", {}).get(path, {}).get(size) if dp.get("ok") else None
             if mine or path == "pmd":
                 lines.append(f"| {size} B received pps, {what} vs testpmd | "

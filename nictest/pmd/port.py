@@ -609,19 +609,32 @@ CHECKS = ("payload", "sequence")  # enum pmd_check: every payload byte, or (rate
 
 
 def txrx(tx_port: Port, rx_port: Port, count: int, size: int = 64, seq_start: int = 0,
-         timeout_ms: int = 2000, check: str = "payload") -> dict:
-    """PMD -> PMD in one thread: {tx: {...}, rx: {...}, check}. check "sequence" is the rate
-    mode: no payload pattern written or compared, loss and order counted as in "payload"."""
+         timeout_ms: int = 2000, check: str = "payload", threads: int = 1) -> dict:
+    """PMD -> PMD: {tx: {...}, rx: {...}, check, threads}. check "sequence" is the rate mode: no
+    payload pattern written or compared, loss and order counted as in "payload". threads 2: TX on
+    a C thread of its own, RX on the calling one (one core per port, as a DPDK application);
+    then also cpus {tx, rx}, the CPU each side ran on last."""
     if check not in CHECKS:
         raise PmdError("txrx", errno.EINVAL, f"check {check!r}: one of {', '.join(CHECKS)}")
+    if threads not in (1, 2):
+        raise PmdError("txrx", errno.EINVAL, f"threads {threads!r}: 1 (one loop for both ports) or 2 (one per port)")
     ffi, lib = tx_port.ffi, tx_port.lib
     tr, rr = ffi.new("struct pmd_tx_result *"), ffi.new("struct pmd_rx_result *")
     mode = lib.PMD_CHECK_PAYLOAD if check == "payload" else lib.PMD_CHECK_SEQUENCE
+    cpus = ffi.new("struct pmd_txrx_cpus *")
     with tx_port._lock, rx_port._lock:
-        rc = lib.pmd_txrx_loop_checked(tx_port._h("txrx"), rx_port._h("txrx"), count, size, seq_start, timeout_ms,
-                                       mode, tr, rr)
+        if threads == 2:
+            rc = lib.pmd_txrx_loop_threads(tx_port._h("txrx"), rx_port._h("txrx"), count, size, seq_start,
+                                           timeout_ms, mode, tr, rr, cpus)
+        else:
+            rc = lib.pmd_txrx_loop_checked(tx_port._h("txrx"), rx_port._h("txrx"), count, size, seq_start,
+                                           timeout_ms, mode, tr, rr)
         _check(lib, ffi, "txrx", rc, f"{tx_port.address} -> {rx_port.address}")
-    return {"tx": _tx_dict(_struct_dict(ffi, tr)), "rx": _rx_dict(_struct_dict(ffi, rr)), "check": check}
+    out = {"tx": _tx_dict(_struct_dict(ffi, tr)), "rx": _rx_dict(_struct_dict(ffi, rr)), "check": check,
+           "threads": threads}
+    if threads == 2:
+        out["cpus"] = {"tx": cpus.tx, "rx": cpus.rx}
+    return out
 
 
 def pingpong(a: Port, b: Port, count: int, size: int = 64, timeout_ms: int = 1000) -> dict:

@@ -2,6 +2,10 @@
  * Every loop is bounded by timeout_ms without progress (tx) or in total (rx). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -239,6 +243,113 @@ int pmd_txrx_loop_checked(struct pmd_port *tx, struct pmd_port *rx, uint64_t cou
     tr->ns = (tx_done_ns ? tx_done_ns : pmd_now_ns()) - start;
     tr->bytes = tr->packets * size;
     tr->next_seq = seq_start + queued;
+    rx_acc_finish(&acc, start);
+    return 0;
+}
+
+/* ---- PMD -> PMD with TX and RX on threads of their own ----
+ * As a DPDK application gives each port an lcore: the calling thread receives, a second
+ * thread sends. The two share only two atomics: the time TX last made progress (the
+ * receive side's timeout counts from the later of its own last frame and that) and a
+ * stop flag (RX gave up, or RX failed). Results are the same as pmd_txrx_loop_checked's. */
+struct tx_thread {
+    struct pmd_port *port;
+    struct tx_ctx c;
+    uint64_t limit;
+    struct pmd_tx_result *r;
+    _Atomic uint64_t progress_ns;
+    _Atomic int stop;
+    int rc, cpu;
+    char error[256];
+};
+
+static void *tx_thread_main(void *opaque)
+{
+    struct tx_thread *t = opaque;
+    struct pmd_tx_result *r = t->r;
+    uint64_t start = pmd_now_ns(), progress = start, queued = 0, done_ns = 0;
+    for (;;) {
+        if (atomic_load_explicit(&t->stop, memory_order_relaxed))
+            break;
+        int rc = pmd_port_check_interrupt(t->port);
+        int n = rc < 0 ? rc : (t->c.left ? tx_step(t->port, &t->c, start, queued, 0, r) : 0);
+        if (n < 0) {
+            t->rc = n;
+            snprintf(t->error, sizeof t->error, "%s", pmd_last_error());
+            break;
+        }
+        queued += (uint64_t)n;
+        int in_flight = t->port->ops->tx_clean(t->port);
+        uint64_t done = queued - (uint64_t)in_flight, now = pmd_now_ns();
+        if (n > 0 || done != r->packets) {
+            progress = now;
+            atomic_store_explicit(&t->progress_ns, now, memory_order_relaxed);
+        }
+        r->packets = done;
+        if (t->c.left == 0 && in_flight == 0) {
+            done_ns = now;
+            break;
+        }
+        if (now - progress > t->limit) /* descriptors stopped completing: RX times out after it */
+            break;
+    }
+    r->ns = (done_ns ? done_ns : pmd_now_ns()) - start;
+    r->bytes = r->packets * t->c.gen.size;
+    r->next_seq = t->c.gen.seq;
+    t->cpu = sched_getcpu();
+    return NULL;
+}
+
+int pmd_txrx_loop_threads(struct pmd_port *tx, struct pmd_port *rx, uint64_t count, uint32_t size,
+                          uint64_t seq_start, uint32_t timeout_ms, int check, struct pmd_tx_result *tr,
+                          struct pmd_rx_result *rr, struct pmd_txrx_cpus *cpus)
+{
+    int rc;
+    pmd_clear_error();
+    memset(tr, 0, sizeof *tr);
+    memset(cpus, 0, sizeof *cpus);
+    if ((rc = port_ok(tx)) < 0 || (rc = port_ok(rx)) < 0 || (rc = frame_size_ok(size)) < 0)
+        return rc;
+    if (check != PMD_CHECK_PAYLOAD && check != PMD_CHECK_SEQUENCE)
+        return pmd_fail(EINVAL, "check mode %d: PMD_CHECK_PAYLOAD (0) or PMD_CHECK_SEQUENCE (1)", check);
+    struct tx_thread t = {.port = tx, .c = {.left = count}, .limit = (uint64_t)timeout_ms * MS, .r = tr};
+    frame_gen_init(&t.c.gen, rx->mac, tx->mac, size, seq_start, FRAME_DATA);
+    struct rx_acc acc;
+    rx_acc_init(&acc, rr, seq_start);
+    t.c.gen.payload = acc.payload = (check == PMD_CHECK_PAYLOAD);
+    uint64_t start = pmd_now_ns(), progress = start;
+    atomic_init(&t.progress_ns, start);
+    atomic_init(&t.stop, 0);
+    pthread_t thread;
+    if ((rc = pthread_create(&thread, NULL, tx_thread_main, &t)) != 0)
+        return pmd_fail(rc, "cannot start the TX thread: %s", strerror(rc));
+    int rx_rc = 0;
+    while (rr->packets < count) {
+        if ((rx_rc = pmd_port_check_interrupt(rx)) < 0)
+            break;
+        int m = rx->ops->rx_burst(rx, BURST, rx_recv, &acc);
+        if (m < 0) {
+            rx_rc = m;
+            break;
+        }
+        /* TX's time first: read after `now`, it could be later than now */
+        uint64_t tx_progress = atomic_load_explicit(&t.progress_ns, memory_order_relaxed), now = pmd_now_ns();
+        if (m > 0 || tx_progress > progress)
+            progress = m > 0 ? now : tx_progress;
+        if (now - progress > t.limit) {
+            rr->timed_out = 1;
+            break;
+        }
+    }
+    if (rx_rc < 0 || rr->timed_out)
+        atomic_store(&t.stop, 1);
+    pthread_join(thread, NULL); /* once all frames arrived, TX only has its last completions to clean */
+    cpus->tx = t.cpu;
+    cpus->rx = sched_getcpu();
+    if (rx_rc < 0)
+        return rx_rc;
+    if (t.rc < 0)
+        return pmd_fail(-t.rc, "TX thread: %s", t.error);
     rx_acc_finish(&acc, start);
     return 0;
 }

@@ -358,6 +358,17 @@ int pmd_txrx_loop(struct pmd_port *tx, struct pmd_port *rx, uint64_t count, uint
 int pmd_txrx_loop_checked(struct pmd_port *tx, struct pmd_port *rx, uint64_t count, uint32_t size,
                           uint64_t seq_start, uint32_t timeout_ms, int check,
                           struct pmd_tx_result *tx_result, struct pmd_rx_result *rx_result);
+/* The CPUs each side's thread ran on last (sched_getcpu). */
+struct pmd_txrx_cpus {
+    int tx;
+    int rx;
+};
+/* pmd_txrx_loop_checked with TX on a thread of its own and RX on the caller's, as a DPDK
+ * application runs one lcore per port; same frames, checks and results. */
+int pmd_txrx_loop_threads(struct pmd_port *tx, struct pmd_port *rx, uint64_t count, uint32_t size,
+                          uint64_t seq_start, uint32_t timeout_ms, int check,
+                          struct pmd_tx_result *tx_result, struct pmd_rx_result *rx_result,
+                          struct pmd_txrx_cpus *cpus);
 /* Ping-pong between two ports (a sends, b echoes): round-trip times. */
 int pmd_pingpong(struct pmd_port *a, struct pmd_port *b, uint64_t count, uint32_t size,
                  uint32_t timeout_ms, struct pmd_pingpong_result *result);
