@@ -72,7 +72,6 @@ def test_ratios_and_table_put_nictest_beside_its_peers():
     assert "1514 B received pps, PMD→PMD rate mode" not in text  # no rate figure at that size: no row
     assert ("| 64 B received pps, PMD→PMD, TX and RX threads, rate mode vs testpmd | 240.0k (216.0k–264.0k) | "
             "200.0k (180.0k–220.0k) | 1.2x | ≥ 1.0x |") in text
-    assert "PMD→PMD, TX and RX threads (payload checked)" not in text  # not run: no row
     assert any(line.startswith("| bind one NIC vs dpdk-devbind.py | 200.0 ms") for line in lines)
     assert table._peers({"peers": {"ok": False, "error": "PrerequisiteMissing: lab1 has no dpdk-testpmd"}})[1] \
         .startswith("Peers (DPDK): ")

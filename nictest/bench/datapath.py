@@ -23,8 +23,6 @@ PMD_RATE = "pmd_rate"  # PMD->PMD in rate mode: sequence numbers checked, no pay
 # lcore per port.
 PMD_STREAMS = (("pmd", "payload", 1, "PMD→PMD (payload checked)", "PMD→PMD"),
                (PMD_RATE, "sequence", 1, "PMD→PMD rate mode (sequence only)", "PMD→PMD rate mode"),
-               ("pmd_threads", "payload", 2, "PMD→PMD, TX and RX threads (payload checked)",
-                "PMD→PMD TX/RX threads"),
                ("pmd_rate_threads", "sequence", 2, "PMD→PMD, TX and RX threads, rate mode",
                 "PMD→PMD TX/RX threads rate mode"))
 LATENCY_PATHS = ("kernel", "pmd")
@@ -37,9 +35,11 @@ def _devices(host) -> dict:
     return {d["address"]: d for d in host.call("status")["devices"]}
 
 
-def _stream_figures(runs: list, sent: int) -> dict:
+def _stream_figures(runs: list, sent: int, lossy: bool = False) -> dict:
+    """lossy: the sender does not wait for the receiver (TX and RX threads), so a repetition
+    may deliver almost nothing on a host whose receiver lags: recorded as it is."""
     rx_pps = [r["rx"]["pps"] for r in runs]
-    if not all(rx_pps):
+    if not lossy and not all(rx_pps):
         raise StateError(f"a stream repetition delivered fewer than 2 frames: {[r['rx']['packets'] for r in runs]}")
     out = {"rx_pps": stats.summary(rx_pps), "tx_pps": stats.summary([r["tx"]["pps"] for r in runs]),
            "loss": stats.summary([1 - r["rx"]["packets"] / sent for r in runs]),
@@ -127,7 +127,7 @@ def run(ctx) -> dict:
                             runs = [host.call("pmd_txrx", tx_port=port_a, rx_port=port_b, count=plan.pmd_frames,
                                               size=size, timeout_ms=1000, check=check, threads=threads, timeout=120)
                                     for _ in range(plan.reps)]
-                        pps[key][size] = _stream_figures(runs, plan.pmd_frames)
+                        pps[key][size] = _stream_figures(runs, plan.pmd_frames, lossy=threads > 1)
                     with prog.stage(f"datapath: PMD ping-pong {size} B, {plan.pingpongs} round trips", plan.reps):
                         rtt["pmd"][size] = _latency_figures([host.call(
                             "bench_pmd_pingpong", port_a=port_a, port_b=port_b, count=plan.pingpongs, size=size,
@@ -148,7 +148,6 @@ def run(ctx) -> dict:
             "sizes": list(plan.sizes), "pmd_build": build,
             "checks": {"pmd": "payload: every byte of every frame compared", "mixed": "payload",
                        PMD_RATE: "sequence: sequence numbers, length and magic only (rate mode)",
-                       "pmd_threads": "payload, TX and RX on threads of their own",
                        "pmd_rate_threads": "sequence, TX and RX on threads of their own"},
             "pps": {p: {str(s): v for s, v in d.items()} for p, d in pps.items()},
             "latency": {p: {str(s): v for s, v in d.items()} for p, d in rtt.items()},

@@ -129,6 +129,7 @@ int pmd_kernel_rx_idle_loop(const char *ifname, uint64_t count, uint64_t expect_
         ssize_t n;
         while ((n = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0 && r->packets < count)
             rx_acc_frame(&acc, buf, (uint32_t)n, 0);
+        rx_acc_stamp(&acc, now, pmd_now_ns());
     }
     close(fd);
     rx_acc_finish(&acc, start);

@@ -86,7 +86,18 @@ void rx_acc_init(struct rx_acc *a, struct pmd_rx_result *r, uint64_t expect_seq)
     a->r = r;
     a->expect = expect_seq;
     a->first_ns = a->last_ns = 0;
+    a->stamped = 0;
     a->payload = 1;
+}
+
+void rx_acc_stamp(struct rx_acc *a, uint64_t before_ns, uint64_t after_ns)
+{
+    if (a->r->packets == a->stamped)
+        return;
+    if (a->stamped == 0)
+        a->first_ns = before_ns;
+    a->last_ns = after_ns;
+    a->stamped = a->r->packets;
 }
 
 void rx_acc_frame(struct rx_acc *a, const uint8_t *d, uint32_t len, uint8_t errors)
@@ -101,12 +112,8 @@ void rx_acc_frame(struct rx_acc *a, const uint8_t *d, uint32_t len, uint8_t erro
         r->foreign++;
         return;
     }
-    uint64_t now = pmd_now_ns();
-    if (r->packets == 0) {
-        a->first_ns = now;
+    if (r->packets == 0)
         r->first_seq = seq;
-    }
-    a->last_ns = now;
     r->packets++;
     r->bytes += len;
     r->seq_sum += seq;

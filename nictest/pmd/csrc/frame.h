@@ -28,15 +28,21 @@ int frame_check(const uint8_t *d, uint32_t len, uint64_t *seq, uint16_t *kind);
 /* frame_check without the pattern (payload 0): magic, length and sequence only. */
 int frame_check_as(const uint8_t *d, uint32_t len, uint64_t *seq, uint16_t *kind, int payload);
 
-/* Per-frame accounting shared by all receive loops. */
+/* Per-frame accounting shared by all receive loops. Frames carry no time of their own: a
+ * loop stamps each burst that brought any (rx_acc_stamp), since a clock read per frame was
+ * a third of the PMD's time on a lab guest whose clock source is the HPET (1.2 us a read). */
 struct rx_acc {
     struct pmd_rx_result *r;
     uint64_t expect;
-    uint64_t first_ns, last_ns;
+    uint64_t first_ns, last_ns; /* before the first burst with our frames, after the last */
+    uint64_t stamped;           /* r->packets at the last stamp */
     uint8_t payload; /* 1: check the pattern (rx_acc_init's default); 0: rate mode */
 };
 void rx_acc_init(struct rx_acc *a, struct pmd_rx_result *r, uint64_t expect_seq);
 void rx_acc_frame(struct rx_acc *a, const uint8_t *d, uint32_t len, uint8_t errors);
+/* The frames counted since the last stamp arrived between before_ns and after_ns (the
+ * clock read before the burst that handed them up, and after it). */
+void rx_acc_stamp(struct rx_acc *a, uint64_t before_ns, uint64_t after_ns);
 void rx_acc_finish(struct rx_acc *a, uint64_t start_ns);
 int frame_size_ok(uint32_t size);
 #endif

@@ -175,14 +175,17 @@ int pmd_rx_loop(struct pmd_port *port, uint64_t count, uint64_t expect_seq, uint
         return rc;
     struct rx_acc acc;
     rx_acc_init(&acc, r, expect_seq);
-    uint64_t start = pmd_now_ns(), deadline = start + (uint64_t)timeout_ms * MS;
+    uint64_t start = pmd_now_ns(), deadline = start + (uint64_t)timeout_ms * MS, before = start;
     while (r->packets < count) {
         if ((rc = pmd_port_check_interrupt(port)) < 0)
             return rc;
         int n = port->ops->rx_burst(port, BURST, rx_recv, &acc);
         if (n < 0)
             return n;
-        if (n == 0 && pmd_now_ns() >= deadline) {
+        uint64_t now = pmd_now_ns();
+        rx_acc_stamp(&acc, before, now);
+        before = now;
+        if (n == 0 && now >= deadline) {
             r->timed_out = 1;
             break;
         }
@@ -213,7 +216,7 @@ int pmd_txrx_loop_checked(struct pmd_port *tx, struct pmd_port *rx, uint64_t cou
     struct rx_acc acc;
     rx_acc_init(&acc, rr, seq_start);
     c.gen.payload = acc.payload = (check == PMD_CHECK_PAYLOAD);
-    uint64_t start = pmd_now_ns(), progress = start, queued = 0, tx_done_ns = 0;
+    uint64_t start = pmd_now_ns(), progress = start, queued = 0, tx_done_ns = 0, before = start;
     uint64_t limit = (uint64_t)timeout_ms * MS;
     for (;;) {
         if ((rc = pmd_port_check_interrupt(tx)) < 0 || (rc = pmd_port_check_interrupt(rx)) < 0)
@@ -228,6 +231,8 @@ int pmd_txrx_loop_checked(struct pmd_port *tx, struct pmd_port *rx, uint64_t cou
         if (m < 0)
             return m;
         uint64_t now = pmd_now_ns();
+        rx_acc_stamp(&acc, before, now);
+        before = now;
         if (n > 0 || m > 0 || done != tr->packets)
             progress = now;
         tr->packets = done;
@@ -247,8 +252,31 @@ int pmd_txrx_loop_checked(struct pmd_port *tx, struct pmd_port *rx, uint64_t cou
     return 0;
 }
 
-/* ---- PMD -> PMD with TX and RX on threads of their own ----
- * As a DPDK application gives each port an lcore: the calling thread receives, a second
+/* ---- PMD -> PMD with TX and RX on threads of their own ---- */
+/* The sender does not wait for the receiver (as testpmd's txonly and rxonly): a receiver that
+ * falls behind loses frames, and frames it has not taken yet may still arrive late. They are
+ * received and dropped here until the wire is quiet, so that the next call starts clean. */
+#define DRAIN_QUIET_NS (50 * MS)
+#define DRAIN_MAX_NS (2000 * MS)
+
+static void drop_frame(void *opaque, const uint8_t *data, uint32_t len, uint8_t errors) {}
+
+static int drain_quietly(struct pmd_port *rx)
+{
+    uint64_t start = pmd_now_ns(), quiet_since = start;
+    for (;;) {
+        int m = rx->ops->rx_burst(rx, BURST, drop_frame, NULL);
+        if (m < 0)
+            return m;
+        uint64_t now = pmd_now_ns();
+        if (m > 0)
+            quiet_since = now;
+        if (now - quiet_since > DRAIN_QUIET_NS || now - start > DRAIN_MAX_NS)
+            return 0;
+    }
+}
+
+/* As a DPDK application gives each port an lcore: the calling thread receives, a second
  * thread sends. The two share only two atomics: the time TX last made progress (the
  * receive side's timeout counts from the later of its own last frame and that) and a
  * stop flag (RX gave up, or RX failed). Results are the same as pmd_txrx_loop_checked's. */
@@ -317,7 +345,7 @@ int pmd_txrx_loop_threads(struct pmd_port *tx, struct pmd_port *rx, uint64_t cou
     struct rx_acc acc;
     rx_acc_init(&acc, rr, seq_start);
     t.c.gen.payload = acc.payload = (check == PMD_CHECK_PAYLOAD);
-    uint64_t start = pmd_now_ns(), progress = start;
+    uint64_t start = pmd_now_ns(), progress = start, before = start;
     atomic_init(&t.progress_ns, start);
     atomic_init(&t.stop, 0);
     pthread_t thread;
@@ -334,6 +362,8 @@ int pmd_txrx_loop_threads(struct pmd_port *tx, struct pmd_port *rx, uint64_t cou
         }
         /* TX's time first: read after `now`, it could be later than now */
         uint64_t tx_progress = atomic_load_explicit(&t.progress_ns, memory_order_relaxed), now = pmd_now_ns();
+        rx_acc_stamp(&acc, before, now);
+        before = now;
         if (m > 0 || tx_progress > progress)
             progress = m > 0 ? now : tx_progress;
         if (now - progress > t.limit) {
@@ -351,7 +381,7 @@ int pmd_txrx_loop_threads(struct pmd_port *tx, struct pmd_port *rx, uint64_t cou
     if (t.rc < 0)
         return pmd_fail(-t.rc, "TX thread: %s", t.error);
     rx_acc_finish(&acc, start);
-    return 0;
+    return drain_quietly(rx);
 }
 
 /* ---- ping-pong ---- */

@@ -185,7 +185,7 @@ struct pmd_rx_result {
     uint64_t first_seq;
     uint64_t last_seq;
     uint64_t ns;             /* whole call */
-    uint64_t active_ns;      /* first to last of our frames */
+    uint64_t active_ns;      /* before the burst with our first frame to after the one with the last */
     uint64_t seq_sum;        /* sum of the sequence numbers received (mod 2^64) */
     uint64_t seq_sqsum;      /* sum of their squares (mod 2^64): with packets ==
                                 count these two show every number arrived once,
