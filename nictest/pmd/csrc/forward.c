@@ -2,9 +2,9 @@
  * receives leaves by the other, unchanged. With the two ports cabled to each other,
  * `window` frames primed on each keep circulating (a -> b's wire -> b -> out of a ...),
  * and the figure is frames forwarded per second over a measured window after a warm-up.
- * Each port has DMA memory of its own, so a frame is copied from the RX buffer into a TX
- * buffer (testpmd hands the mbuf itself over). Frames that are not ours, or arrive with
- * descriptor errors, are counted and not sent on. */
+ * Each port has DMA memory of its own, so a frame is copied once, from the RX buffer into
+ * the TX buffer it leaves from (testpmd hands the mbuf itself over). Frames that are not
+ * ours, or arrive with descriptor errors, are counted and not sent on. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
@@ -19,10 +19,15 @@
 #define DRAIN_QUIET_NS (50 * 1000000ull) /* nothing more arrived for this long: the rings are empty */
 #define MS 1000000ull
 
+/* One burst on its way from one port to the other. Each accepted frame is copied once,
+ * straight into the TX buffer of the slot the sending port fills next (drivers fill their
+ * TX ring in order, from tx->next): the send then only writes descriptors. */
 struct fwd_stage {
-    uint8_t data[FWD_BURST][PMD_BUF_SIZE];
+    struct pmd_port *to;
+    uint8_t *slot[FWD_BURST];
     uint32_t len[FWD_BURST];
-    uint32_t n, next;
+    uint32_t n, next, room;
+    int misordered;
     struct pmd_forward_result *r;
 };
 
@@ -39,11 +44,14 @@ static void stage_recv(void *opaque, const uint8_t *d, uint32_t len, uint8_t err
         s->r->foreign++;
         return;
     }
-    if (s->n == FWD_BURST) { /* rx_burst hands up at most FWD_BURST: cannot happen */
+    if (s->n == s->room) { /* no free TX descriptor: lost here, as testpmd drops */
         s->r->dropped++;
         return;
     }
-    memcpy(s->data[s->n], d, len);
+    struct pmd_ring_state *tx = &s->to->tx;
+    uint8_t *slot = tx->buf[(tx->next + s->n) & (tx->size - 1)];
+    memcpy(slot, d, len);
+    s->slot[s->n] = slot;
     s->len[s->n++] = len;
 }
 
@@ -52,14 +60,23 @@ static uint32_t stage_fill(void *opaque, uint8_t *buf, uint32_t capacity)
     struct fwd_stage *s = opaque;
     if (s->next == s->n || capacity < s->len[s->next])
         return 0;
-    memcpy(buf, s->data[s->next], s->len[s->next]);
+    if (buf != s->slot[s->next]) { /* the frame is in another slot: stop rather than send the wrong bytes */
+        s->misordered = 1;
+        return 0;
+    }
     return s->len[s->next++];
 }
 
 /* One burst received on `from` and sent out of `to`; frames sent on, or -errno. */
 static int forward_burst(struct pmd_port *from, struct pmd_port *to, struct fwd_stage *s)
 {
+    int in_flight = to->ops->tx_clean(to);
+    if (in_flight < 0)
+        return in_flight;
+    uint32_t free_slots = to->tx.size - 1 - (uint32_t)in_flight;
+    s->to = to;
     s->n = s->next = 0;
+    s->room = free_slots < FWD_BURST ? free_slots : FWD_BURST;
     int m = from->ops->rx_burst(from, FWD_BURST, stage_recv, s);
     if (m < 0)
         return m;
@@ -68,7 +85,10 @@ static int forward_burst(struct pmd_port *from, struct pmd_port *to, struct fwd_
     int sent = to->ops->tx_burst(to, s->n, stage_fill, s);
     if (sent < 0)
         return sent;
-    s->r->dropped += s->n - (uint32_t)sent; /* no free TX descriptor: lost here, as testpmd drops */
+    if (s->misordered)
+        return pmd_fail(EPROTO, "the %s driver did not fill its TX ring in order (io forwarding copies each "
+                                "frame into the slot it sends from)", to->ops->name);
+    s->r->dropped += s->n - (uint32_t)sent;
     return sent;
 }
 
@@ -156,6 +176,7 @@ int pmd_forward(struct pmd_port *a, struct pmd_port *b, uint32_t size, uint32_t 
     if (!s)
         return pmd_fail(ENOMEM, "out of memory for the forwarding stage");
     s->r = r;
+    s->misordered = 0;
     if ((rc = prime(a, b, size, window, 0, timeout_ms)) < 0 || (rc = prime(b, a, size, window, window, timeout_ms)) < 0)
         goto out;
     r->primed = 2ull * window;
