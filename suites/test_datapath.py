@@ -142,6 +142,28 @@ def test_pmd_to_pmd_both_directions(host, pmd_port, peer_port, record_property):
         assert all_arrived(res["rx"], count), f"{name}: not every frame arrived exactly once: {res['rx']}"
 
 
+@pytest.mark.destructive
+@pytest.mark.perf
+def test_pmd_to_pmd_with_tx_and_rx_threads_delivers_every_frame(host, pmd_port, peer_port, record_property):
+    """TX and RX each on a C thread of their own (one core per port, as a DPDK application).
+    The sender does not wait for the receiver, so the stream is sized to fit the receiver's
+    RX ring: even a receiver that gets no CPU until the sender is done must then take every
+    frame, once, intact and in order."""
+    wait_link(pmd_port)
+    wait_link(peer_port)
+    count = min(peer_port.info["rx_ring"], pmd_port.info["tx_ring"]) // 2
+    record_property("path_ready_seconds", round(path_ready_between(pmd_port, peer_port), 3))
+    with allure.step(f"{count} x {SIZE} B {pmd_port.address} -> {peer_port.address}, TX and RX threads"):
+        res = host.call("pmd_txrx", tx_port=pmd_port.port, rx_port=peer_port.port, count=count, size=SIZE,
+                        seq_start=0, timeout_ms=5000, threads=2)
+    _record(record_property, "pmd_threads", res["rx"])
+    record_property("pmd_threads_cpus", res["cpus"])
+    assert res["tx"]["packets"] == count, f"sent {res['tx']['packets']} of {count}"
+    assert res["rx"]["bad"] == 0 and res["rx"]["desc_errors"] == 0, res["rx"]
+    assert res["rx"]["out_of_order"] == 0 and res["rx"]["lost"] == 0, f"frames lost or out of order: {res['rx']}"
+    assert all_arrived(res["rx"], count), f"not every frame arrived exactly once: {res['rx']}"
+
+
 # io forwarding: frames primed per port, forwarded for FORWARD_MS after a warm-up of the same.
 FORWARD_WINDOW, FORWARD_MS = 32, 1000
 

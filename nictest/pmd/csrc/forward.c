@@ -92,35 +92,21 @@ static int forward_burst(struct pmd_port *from, struct pmd_port *to, struct fwd_
     return sent;
 }
 
-struct prime_ctx {
-    struct frame_gen gen;
-    uint32_t left;
-};
-
-static uint32_t prime_fill(void *opaque, uint8_t *buf, uint32_t capacity)
-{
-    struct prime_ctx *c = opaque;
-    if (c->left == 0 || capacity < c->gen.size)
-        return 0;
-    c->left--;
-    return frame_write(&c->gen, buf);
-}
-
 /* Queue `window` frames on `port` addressed to `to`; -errno, or -ETIMEDOUT if the ring stays full. */
 static int prime(struct pmd_port *port, struct pmd_port *to, uint32_t size, uint32_t window, uint64_t seq,
                  uint32_t timeout_ms)
 {
-    struct prime_ctx c = {.left = window};
+    struct frame_source c = {.left = window};
     frame_gen_init(&c.gen, to->mac, port->mac, size, seq, FRAME_DATA);
     c.gen.payload = 0; /* header and sequence only: the frames are forwarded, never checked byte by byte */
     uint64_t deadline = pmd_now_ns() + (uint64_t)timeout_ms * MS;
     while (c.left) {
-        int n = port->ops->tx_burst(port, c.left, prime_fill, &c);
+        int n = port->ops->tx_burst(port, c.left, frame_source_fill, &c);
         if (n < 0)
             return n;
         if (n == 0 && pmd_now_ns() > deadline)
             return pmd_fail(ETIMEDOUT, "could not queue %u frames to prime forwarding within %u ms (%u left)",
-                            window, timeout_ms, c.left);
+                            window, timeout_ms, (unsigned)c.left);
     }
     return 0;
 }

@@ -59,6 +59,15 @@ uint32_t frame_write(struct frame_gen *g, uint8_t *buf)
     return g->size;
 }
 
+uint32_t frame_source_fill(void *opaque, uint8_t *buf, uint32_t capacity)
+{
+    struct frame_source *src = opaque;
+    if (src->left == 0 || capacity < src->gen.size)
+        return 0;
+    src->left--;
+    return frame_write(&src->gen, buf);
+}
+
 int frame_check(const uint8_t *d, uint32_t len, uint64_t *seq, uint16_t *kind)
 {
     return frame_check_as(d, len, seq, kind, 1);

@@ -28,6 +28,13 @@ int frame_check(const uint8_t *d, uint32_t len, uint64_t *seq, uint16_t *kind);
 /* frame_check without the pattern (payload 0): magic, length and sequence only. */
 int frame_check_as(const uint8_t *d, uint32_t len, uint64_t *seq, uint16_t *kind, int payload);
 
+/* `left` frames of g, as a driver's tx_burst fill callback (pmd_fill_fn) takes them. */
+struct frame_source {
+    struct frame_gen gen;
+    uint64_t left; /* frames still to queue */
+};
+uint32_t frame_source_fill(void *opaque, uint8_t *buf, uint32_t capacity);
+
 /* Per-frame accounting shared by all receive loops. Frames carry no time of their own: a
  * loop stamps each burst that brought any (rx_acc_stamp), since a clock read per frame was
  * a third of the PMD's time on a lab guest whose clock source is the HPET (1.2 us a read). */

@@ -16,20 +16,6 @@
 #define BURST 32
 #define MS 1000000ull
 
-struct tx_ctx {
-    struct frame_gen gen;
-    uint64_t left; /* frames still to queue */
-};
-
-static uint32_t tx_fill(void *opaque, uint8_t *buf, uint32_t capacity)
-{
-    struct tx_ctx *c = opaque;
-    if (c->left == 0 || capacity < c->gen.size)
-        return 0;
-    c->left--;
-    return frame_write(&c->gen, buf);
-}
-
 static void rx_recv(void *opaque, const uint8_t *data, uint32_t len, uint8_t errors)
 {
     rx_acc_frame(opaque, data, len, errors);
@@ -43,7 +29,7 @@ static int port_ok(struct pmd_port *port)
 }
 
 /* Queue up to `max` frames (rate-limited), returns queued or -errno. */
-static int tx_step(struct pmd_port *port, struct tx_ctx *c, uint64_t start, uint64_t queued, uint64_t rate_pps,
+static int tx_step(struct pmd_port *port, struct frame_source *c, uint64_t start, uint64_t queued, uint64_t rate_pps,
                    struct pmd_tx_result *r)
 {
     uint32_t max = BURST;
@@ -54,7 +40,7 @@ static int tx_step(struct pmd_port *port, struct tx_ctx *c, uint64_t start, uint
         if (allowed - queued < max)
             max = (uint32_t)(allowed - queued);
     }
-    int n = port->ops->tx_burst(port, max, tx_fill, c);
+    int n = port->ops->tx_burst(port, max, frame_source_fill, c);
     if (n == 0 && c->left)
         r->ring_full++;
     return n;
@@ -131,7 +117,7 @@ int pmd_tx_loop(struct pmd_port *port, uint64_t count, uint32_t size, uint64_t s
     if ((rc = frame_size_ok(size)) < 0)
         return pmd_fail(EINVAL, "frame size %u: must be %d..%d bytes (without FCS)", size, PMD_FRAME_MIN,
                         PMD_FRAME_JUMBO_MAX);
-    struct tx_ctx c = {.left = count};
+    struct frame_source c = {.left = count};
     frame_gen_init(&c.gen, dst_mac, port->mac, size, seq_start, FRAME_DATA);
     uint64_t start = pmd_now_ns(), progress = start, queued = 0;
     uint64_t limit = (uint64_t)timeout_ms * MS;
@@ -211,7 +197,7 @@ int pmd_txrx_loop_checked(struct pmd_port *tx, struct pmd_port *rx, uint64_t cou
         return rc;
     if (check != PMD_CHECK_PAYLOAD && check != PMD_CHECK_SEQUENCE)
         return pmd_fail(EINVAL, "check mode %d: PMD_CHECK_PAYLOAD (0) or PMD_CHECK_SEQUENCE (1)", check);
-    struct tx_ctx c = {.left = count};
+    struct frame_source c = {.left = count};
     frame_gen_init(&c.gen, rx->mac, tx->mac, size, seq_start, FRAME_DATA);
     struct rx_acc acc;
     rx_acc_init(&acc, rr, seq_start);
@@ -282,7 +268,7 @@ static int drain_quietly(struct pmd_port *rx)
  * stop flag (RX gave up, or RX failed). Results are the same as pmd_txrx_loop_checked's. */
 struct tx_thread {
     struct pmd_port *port;
-    struct tx_ctx c;
+    struct frame_source c;
     uint64_t limit;
     struct pmd_tx_result *r;
     _Atomic uint64_t progress_ns;

@@ -364,7 +364,9 @@ struct pmd_txrx_cpus {
     int rx;
 };
 /* pmd_txrx_loop_checked with TX on a thread of its own and RX on the caller's, as a DPDK
- * application runs one lcore per port; same frames, checks and results. */
+ * application runs one lcore per port; same frames, checks and results. The sender does not
+ * wait for the receiver (as testpmd's txonly/rxonly): a lagging receiver loses frames, which
+ * are counted; late ones are drained before the call returns. */
 int pmd_txrx_loop_threads(struct pmd_port *tx, struct pmd_port *rx, uint64_t count, uint32_t size,
                           uint64_t seq_start, uint32_t timeout_ms, int check,
                           struct pmd_tx_result *tx_result, struct pmd_rx_result *rx_result,
