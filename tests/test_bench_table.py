@@ -118,3 +118,15 @@ def test_where_the_time_goes_lists_the_phases_largest_first():
     lines = table.where_the_time_goes({"bind_phases_s": medians})
     assert lines == ["Where nictest's bind spends its time (median per phase): checks 60.0 ms, journal 30.0 ms, "
                      "round trip 20.0 ms, modprobe 0.0 ms."]
+
+
+def test_the_settled_floor_row_shows_restore_against_the_floor_that_waits_for_udev():
+    data = json.loads((ROOT / "reports" / "bench.json").read_text())
+    life = data["lifecycle"]
+    life["floor_restore_settled_s"] = stats.summary([0.30, 0.32, 0.34])
+    life["ratios"]["restore_nictest_over_settled_floor"] = stats.ratio(life["nictest_restore_s"]["median"], 0.32)
+    row = next(line for line in table.render(data).splitlines() if "udevadm settle" in line)
+    assert "320.0 ms" in row
+    assert f"{life['ratios']['restore_nictest_over_settled_floor']:.1f}x" in row
+    del life["floor_restore_settled_s"]
+    assert "udevadm settle" not in table.render(data)  # a bench.json from before the settled floor

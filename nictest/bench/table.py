@@ -146,6 +146,11 @@ def _overhead_rows(data: dict) -> list:
         rows.append(f"| restore it ({life['kernel_driver']}) | {_spread_s(life['nictest_restore_s'])} | "
                     f"{_spread_s(life['floor_restore_s'])} | {_x(life['ratios']['restore_nictest_over_floor'])} "
                     "| ≤ 1.5x |")
+        if "floor_restore_settled_s" in life:
+            rows.append(f"| restore it, the floor waiting for udev too (`udevadm settle`, as nictest waits for "
+                        f"its netdev's name) | {_spread_s(life['nictest_restore_s'])} | "
+                        f"{_spread_s(life['floor_restore_settled_s'])} | "
+                        f"{_x(life['ratios']['restore_nictest_over_settled_floor'])} | – |")
     else:
         rows.append(f"| bind + restore | {_failed(life)} | | | ≤ 1.5x |")
     if ctl.get("ok"):
