@@ -102,13 +102,14 @@ def bind(root: PathLike, plan: Plan, journal: Journal, owner: Dict[str, Any], pe
         raise _rolled_back(root, entry, journal, steps, exc, timeout, use_udev) from exc
     # No directory fsync: if a crash loses this rename, the "binding" entry already on disk
     # restores the device exactly the same way (restore reads driver, override and net only).
-    entry = journal.update(address, sync_dir=False, state="bound", device_node=node,
-                           iommu_group=state.iommu_group(root, address))
+    group = state.iommu_group(root, address)
+    entry = dict(entry, state="bound", device_node=node, iommu_group=group)
+    journal.write(entry, sync_dir=False)  # the entry in hand: nothing else writes it while we hold the lock
     phases.mark("journal")
     seconds = round(time.monotonic() - started, 3)
     log.info("bound %s to %s (%s) in %.3f s", address, target, node, seconds)
     return {"address": address, "driver": target, "device_node": node,
-            "iommu_group": state.iommu_group(root, address), "seconds": seconds, "bind_seconds": seconds,
+            "iommu_group": group, "seconds": seconds, "bind_seconds": seconds,
             "phases": phases.seconds, "steps": steps, "journal": entry}
 
 

@@ -76,7 +76,7 @@ def check_bind(
     if target.name == drivers.VFIO:
         noiommu = check_vfio_iommu(root, device)
         if not noiommu and not in_group:
-            check_group_viable(root, device)
+            check_group_viable(device)
     else:
         check_uio(device, translates, allow_uio)
     return Plan(device=device, target=target, module=module, noiommu=noiommu, iommu_translates=translates)
@@ -149,19 +149,24 @@ def check_vfio_iommu(root: PathLike, device: PciDevice) -> bool:
 
 def blocking(member: GroupMember) -> bool:
     """True when this member's driver keeps VFIO from owning the group."""
-    return member.driver is not None and member.driver not in VIABLE_DRIVERS
+    return blocks_vfio(member.driver)
 
 
-def check_group_viable(root: PathLike, device: PciDevice) -> None:
-    """Every other member of the group must be driverless or on a driver that leaves DMA to VFIO."""
-    others = [m for m in group_members(root, device.iommu_group) if m.address != str(device.address)]
-    offenders = [m for m in others if blocking(m)]
+def blocks_vfio(driver: Optional[str]) -> bool:
+    return driver is not None and driver not in VIABLE_DRIVERS
+
+
+def check_group_viable(device: PciDevice) -> None:
+    """Every other member of the group must be driverless or on a driver that leaves DMA to VFIO
+    (as the device's own scan read them: one pass over sysfs for all the checks)."""
+    drivers_of = device.iommu_group_member_drivers
+    offenders = [address for address in sorted(drivers_of) if blocks_vfio(drivers_of[address])]
     if not offenders:
         return
-    listed = ", ".join(f"{m.address} on {m.driver}" for m in offenders)
+    listed = ", ".join(f"{address} on {drivers_of[address]}" for address in offenders)
     fix = (f"bind the whole group as one unit with `nictest bind --group --host <host> {device.address} vfio-pci` "
            f"(every endpoint of group {device.iommu_group} to vfio-pci, restored together by `nictest unbind`)")
-    if any(m.is_bridge for m in offenders):
+    if any(address in device.iommu_group_bridges for address in offenders):
         fix = ("a bridge of the group is on a driver that does not leave DMA to VFIO: unbind that bridge driver "
                "first (nictest leaves bridges alone)")
     raise RefusedError(
