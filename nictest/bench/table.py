@@ -58,17 +58,17 @@ def data_total(m: dict) -> str:
 
 def _datapath(g: dict) -> list:
     # PMD->PMD columns beyond the first: runs before a mode existed have no such column
-    extra = [(key, column) for key, _, _, _, column in PMD_STREAMS[1:] if g["pps"].get(key)]
+    extra = [(key, threads, column) for key, _, threads, _, column in PMD_STREAMS[1:] if g["pps"].get(key)]
     fwd = bool(g.get("forward"))  # nor those before io forwarding
     lines = [f"Data path: {g['nic']} -> {g['peer']} ({g['driver']}), {g['reps']} repetitions per figure, "
              "median (min–max); pps = frames the receiver got per second; RTT = round trip in µs, "
              "median / p99 over all repetitions."
              + (" PMD→PMD checks every payload byte; its rate mode only sequence numbers." if extra else "")
              + (" With TX and RX threads, a C thread sends and another receives (one core per port, as "
-                "testpmd)." if any("threads" in key for key, _ in extra) else "")
+                "testpmd)." if any(threads == 2 for _, threads, _ in extra) else "")
              + (" io forwarding: frames received on one port and sent out of the other, both directions, per "
                 "second (testpmd's io mode)." if fwd else ""), "",
-             "| size | kernel→kernel pps | PMD→PMD pps | " + "".join(f"{what} pps | " for _, what in extra)
+             "| size | kernel→kernel pps | PMD→PMD pps | " + "".join(f"{what} pps | " for _, _, what in extra)
              + "PMD→kernel pps | " + ("PMD io forwarding pps | " if fwd else "") + "PMD/kernel pps "
              "| kernel RTT med / p99 | PMD RTT med / p99 | kernel/PMD RTT med (p99) |",
              "|---|---|---|---|---|---|---|---|" + "---|" * len(extra) + ("---|" if fwd else "")]
@@ -76,7 +76,7 @@ def _datapath(g: dict) -> list:
         s = str(size)
         k, p, m = (g["pps"][x][s]["rx_pps"] for x in ("kernel", "pmd", "mixed"))
         kl, pl, r = g["latency"]["kernel"][s], g["latency"]["pmd"][s], g["ratios"][s]
-        extra_cells = "".join(f"{_spread_pps(g['pps'][key][s]['rx_pps'])} | " for key, _ in extra)
+        extra_cells = "".join(f"{_spread_pps(g['pps'][key][s]['rx_pps'])} | " for key, _, _ in extra)
         fwd_cell = f"{_spread_pps(g['forward'][s]['pps'])} | " if fwd else ""
         lines.append(f"| {size} B | {_spread_pps(k)} | {_spread_pps(p)} | {extra_cells}{_spread_pps(m)} | "
                      f"{fwd_cell}**{_x(r['pps_pmd_over_kernel'])}** | {_us(kl['median_us'])} / {_us(kl['p99_us'])} | "

@@ -621,9 +621,9 @@ def txrx(tx_port: Port, rx_port: Port, count: int, size: int = 64, seq_start: in
     ffi, lib = tx_port.ffi, tx_port.lib
     tr, rr = ffi.new("struct pmd_tx_result *"), ffi.new("struct pmd_rx_result *")
     mode = lib.PMD_CHECK_PAYLOAD if check == "payload" else lib.PMD_CHECK_SEQUENCE
-    cpus = ffi.new("struct pmd_txrx_cpus *")
     with tx_port._lock, rx_port._lock:
         if threads == 2:
+            cpus = ffi.new("struct pmd_txrx_cpus *")
             rc = lib.pmd_txrx_loop_threads(tx_port._h("txrx"), rx_port._h("txrx"), count, size, seq_start,
                                            timeout_ms, mode, tr, rr, cpus)
         else:

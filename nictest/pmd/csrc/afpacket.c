@@ -15,7 +15,6 @@
 #include "internal.h"
 #include "regs.h"
 
-#define MS 1000000ull
 
 int pmd_afpacket_open(const char *ifname, int *fd, uint8_t mac[6])
 {

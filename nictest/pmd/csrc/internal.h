@@ -7,6 +7,9 @@
 
 #define PMD_DEFAULT_IOVA 0x10000000ull
 #define PMD_HUGE ((uint64_t)PMD_HUGEPAGE_SIZE)
+#define MS 1000000ull /* nanoseconds per millisecond */
+/* A receive loop that stops "when the wire is quiet" stops after this long without a frame. */
+#define DRAIN_QUIET_NS (50 * MS)
 
 /* Record a sentence for pmd_last_error() and return -err (err > 0). */
 int pmd_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

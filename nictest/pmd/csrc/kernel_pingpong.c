@@ -16,7 +16,6 @@
 #include "internal.h"
 #include "regs.h"
 
-#define MS 1000000ull
 #ifndef PACKET_IGNORE_OUTGOING
 #define PACKET_IGNORE_OUTGOING 23 /* linux/if_packet.h, kernel >= 4.20 */
 #endif

@@ -14,7 +14,6 @@
 #include "regs.h"
 
 #define BURST 32
-#define MS 1000000ull
 
 static void rx_recv(void *opaque, const uint8_t *data, uint32_t len, uint8_t errors)
 {
@@ -242,7 +241,6 @@ int pmd_txrx_loop_checked(struct pmd_port *tx, struct pmd_port *rx, uint64_t cou
 /* The sender does not wait for the receiver (as testpmd's txonly and rxonly): a receiver that
  * falls behind loses frames, and frames it has not taken yet may still arrive late. They are
  * received and dropped here until the wire is quiet, so that the next call starts clean. */
-#define DRAIN_QUIET_NS (50 * MS)
 #define DRAIN_MAX_NS (2000 * MS)
 
 static void drop_frame(void *opaque, const uint8_t *data, uint32_t len, uint8_t errors) {}

@@ -9,7 +9,6 @@
 #include "packet.h"
 #include "regs.h"
 
-#define MS 1000000ull
 
 static int need_op(struct pmd_port *port, const void *fn, const char *what)
 {
