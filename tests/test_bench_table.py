@@ -129,4 +129,23 @@ def test_the_settled_floor_row_shows_restore_against_the_floor_that_waits_for_ud
     assert "320.0 ms" in row
     assert f"{life['ratios']['restore_nictest_over_settled_floor']:.1f}x" in row
     del life["floor_restore_settled_s"]
-    assert "udevadm settle" not in table.render(data)  # a bench.json from before the settled floor
+    rows = [line for line in table.render(data).splitlines() if line.startswith("|")]
+    assert not [row for row in rows if "udevadm settle" in row]  # a bench.json from before the settled floor
+
+
+def test_the_bind_plus_restore_rows_sum_the_medians_against_each_floor():
+    data = json.loads((ROOT / "reports" / "bench.json").read_text())
+    life = data["lifecycle"]
+    life["nictest_bind_s"] = stats.summary([0.15])
+    life["nictest_restore_s"] = stats.summary([0.35])
+    life["floor_bind_s"] = stats.summary([0.05])
+    life["floor_restore_s"] = stats.summary([0.20])
+    life["floor_restore_settled_s"] = stats.summary([0.30])
+    life["ratios"]["bind_restore_nictest_over_floor"] = stats.ratio(0.5, 0.25)
+    life["ratios"]["bind_restore_nictest_over_settled_floor"] = stats.ratio(0.5, 0.35)
+    rows = [line for line in table.render(data).splitlines() if line.startswith("| bind + restore")]
+    assert len(rows) == 2
+    assert "| 500.0 ms | 250.0 ms | 2.0x | ≤ 1.5x |" in rows[0]
+    assert "| 500.0 ms | 350.0 ms | 1.4x | – |" in rows[1]
+    del life["ratios"]["bind_restore_nictest_over_floor"], life["floor_restore_settled_s"]
+    assert not [line for line in table.render(data).splitlines() if line.startswith("| bind + restore")]
