@@ -14,8 +14,10 @@ the device to be gone and closes its journal entry with "device gone". Each
 request is an event the controller reads with `removal_events`, so a run can
 report which device went away.
 
-Owned state: the eventfds, the thread and the events; `close()` (a shutdown
-hook) stops the thread and closes the fds.
+The thread blocks on the request eventfds and on a wake-up eventfd of its own
+(written by `close()`), and waits for the device to go through a udev Watch:
+nothing here ticks. Owned state: the eventfds, the thread and the events;
+`close()` (a shutdown hook) stops the thread and closes the fds.
 """
 from __future__ import annotations
 
@@ -27,16 +29,17 @@ import time
 from typing import Dict, List, Optional
 
 from nictest.agent.ops import op
-from nictest.errors import NictestError
+from nictest.binding.udev import Watch
+from nictest.errors import NictestError, UdevTimeout
 
 log = logging.getLogger("nictest.agent.removal")
 
 GONE_TIMEOUT = 30.0  # seconds the kernel may take to finish a removal once the port is closed
-TICK = 0.5           # how often an idle thread looks at its stop flag (0.1 s while watching)
+DEVICES_DIR = "/sys/bus/pci/devices"
 
 
 class RemovalWatch:
-    def __init__(self, agent, devices_dir: str = "/sys/bus/pci/devices") -> None:
+    def __init__(self, agent, devices_dir: str = DEVICES_DIR) -> None:
         self.agent = agent
         self.devices_dir = devices_dir
         self.events: List[dict] = []
@@ -45,6 +48,7 @@ class RemovalWatch:
         self._lock = threading.Lock()
         self._stop = threading.Event()          # one per thread: a late old thread never revives
         self._thread: Optional[threading.Thread] = None
+        self._wake: Optional[int] = None        # the running thread's wake-up eventfd
 
     def watch(self, port_id: int, port) -> bool:
         """Register a device request eventfd on a VFIO port or device and start answering it;
@@ -65,8 +69,10 @@ class RemovalWatch:
             self._selector.register(efd, selectors.EVENT_READ)
         if self._thread is None:
             self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._run, args=(self._stop,), name="removal-watch",
-                                            daemon=True)
+            self._wake = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+            self._selector.register(self._wake, selectors.EVENT_READ)
+            self._thread = threading.Thread(target=self._run, args=(self._stop, self._wake),
+                                            name="removal-watch", daemon=True)
             self._thread.start()
         self.agent.cancel_shutdown(self.close)
         self.agent.on_shutdown(self.close)
@@ -90,17 +96,13 @@ class RemovalWatch:
             pass
         os.close(efd)
 
-    def _run(self, stop: threading.Event) -> None:
+    def _run(self, stop: threading.Event, wake: int) -> None:
         while not stop.is_set():
-            with self._lock:
-                ready = self._selector.select(timeout=0) if self._fds else []
-            if not ready:
-                stop.wait(TICK / 5 if self._fds else TICK)
-                continue
-            for key, _mask in ready:
+            # Blocks until a request or the wake-up; epoll lets watch/forget (un)register meanwhile.
+            for key, _mask in self._selector.select():
                 with self._lock:
                     found = self._fds.get(key.fd)
-                if found is None:
+                if found is None:  # the wake-up, or a port forgotten since select returned
                     continue
                 try:
                     count = os.eventfd_read(key.fd)
@@ -125,13 +127,17 @@ class RemovalWatch:
             for efd, (_pid, addr) in list(self._fds.items()):
                 if addr == address:
                     self._drop(efd)
-        event["ports_closed"] = ports(self.agent).interrupt_address(address)
-        event["closed_s"] = round(time.monotonic() - started, 3)
-        self.events.append(event)
-        deadline = time.monotonic() + GONE_TIMEOUT
-        while time.monotonic() < deadline and os.path.exists(os.path.join(self.devices_dir, address)):
-            time.sleep(0.1)
-        gone = not os.path.exists(os.path.join(self.devices_dir, address))
+        path = os.path.join(self.devices_dir, address)
+        # The monitor opens before the ports close, so the removal's uevent cannot pass unseen.
+        with Watch(address, use_udev=self.devices_dir == DEVICES_DIR) as watch:
+            event["ports_closed"] = ports(self.agent).interrupt_address(address)
+            event["closed_s"] = round(time.monotonic() - started, 3)
+            self.events.append(event)
+            try:
+                watch.wait(lambda: not os.path.exists(path), "the device's removal", timeout=GONE_TIMEOUT)
+            except UdevTimeout:
+                pass
+        gone = not os.path.exists(path)
         event["gone_s"] = round(time.monotonic() - started, 3)
         if gone:
             event["journal"] = self._close_entry(address)
@@ -167,11 +173,17 @@ class RemovalWatch:
         """Stop the thread and close every eventfd (a shutdown hook while anything is watched)."""
         self._stop.set()
         thread, self._thread = self._thread, None
+        wake, self._wake = self._wake, None
+        if wake is not None:
+            os.eventfd_write(wake, 1)
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
         with self._lock:
             for efd in list(self._fds):
                 self._drop(efd)
+        if wake is not None:  # the thread is gone, or is this one and ends without selecting again
+            self._selector.unregister(wake)
+            os.close(wake)
         self.agent.cancel_shutdown(self.close)
 
 
