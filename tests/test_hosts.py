@@ -552,3 +552,20 @@ def test_kept_connection_serves_each_call_as_its_own_resident_client(make_host, 
         serving.join(timeout=10)
         if info:
             os.kill(info["pid"], signal.SIGTERM)
+
+
+def test_naming_a_hosts_keeper_does_not_import_paramiko():
+    """Every CLI call names its host's keeper (mux.socket_path): that must not cost paramiko's
+    import, which only the keeper process and per-call connections need."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from nictest.hosts import mux\n"
+            "from nictest.inventory import HostSpec\n"
+            "path = mux.socket_path(HostSpec(name='h', kind='ssh', address='192.0.2.1'))\n"
+            "assert path.name.endswith('.sock'), path\n"
+            "print('paramiko' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == "False"

@@ -105,7 +105,7 @@ def spec_from_json(text: str) -> HostSpec:
 def socket_path(spec: HostSpec) -> Path:
     """One keeper per host spec and agent code: new code on the controller gets a new keeper
     (and, through it, the resident agent of that code)."""
-    from nictest.hosts.ssh import AgentBundle  # paramiko is imported only when a keeper starts
+    from nictest.hosts.bundle import AgentBundle  # not ssh.py: no paramiko import in a CLI call
 
     key = hashlib.sha256(f"{spec_to_json(spec)}\0{AgentBundle.read().digest}".encode()).hexdigest()[:16]
     return runtime_dir() / f"{key}.sock"

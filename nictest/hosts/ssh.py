@@ -33,13 +33,12 @@ import socket
 import stat
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import paramiko
 
-import nictest
 from nictest import errors
 from nictest.hosts.base import AgentExited, AgentStream, Host
+from nictest.hosts.bundle import AgentBundle, agent_files, content_hash
 from nictest.hosts.proxysock import ProxyCommandSocket
 from nictest.hosts.sshconfig import SSHConfigFile, SSHTarget
 from nictest.hosts.streamlocal import open_streamlocal
@@ -50,50 +49,6 @@ log = logging.getLogger("nictest.hosts.ssh")
 
 RESIDENT_SOCKET_DIR = "/run/nictest"  # a tmpfs: the resident agent is gone after a boot, so is its socket
 AGENT_MISSING = 3  # exit status of the start command when the hash directory is absent
-# Modules only the controller uses: never shipped to a host.
-# Packages and modules only the controller imports: never uploaded to a host.
-CONTROLLER_ONLY = frozenset({"hosts", "lab", "plugin", "cli", "bench", "report", "inventory.py"})
-
-
-def agent_files(package_dir: Path | None = None) -> list[tuple[str, Path]]:
-    """(path relative to the upload root, local file) of everything the agent side imports."""
-    package_dir = package_dir or Path(nictest.__file__).resolve().parent
-    files = []
-    for path in sorted(package_dir.rglob("*")):
-        rel = path.relative_to(package_dir)
-        if rel.parts[0] in CONTROLLER_ONLY or "__pycache__" in rel.parts or not path.is_file():
-            continue
-        # C sources of the poll-mode driver are built on the host; generated .c/.so files are not shipped.
-        # Model profiles (nictest/models/*.json) go too, so the models package works on the host.
-        if (path.suffix == ".py" or (path.suffix in (".c", ".h") and "csrc" in rel.parts)
-                or (path.suffix == ".json" and rel.parts[0] == "models")):
-            files.append((f"{package_dir.name}/{rel.as_posix()}", path))
-    return files
-
-
-@dataclass(frozen=True)
-class AgentBundle:
-    """The agent's files read once, so the uploaded bytes are exactly the hashed bytes."""
-
-    files: tuple[tuple[str, bytes], ...]
-    digest: str  # 16 hex chars of sha256: the name of the remote cache directory
-
-    @classmethod
-    def read(cls, package_dir: Path | None = None) -> AgentBundle:
-        files = tuple((rel, path.read_bytes()) for rel, path in agent_files(package_dir))
-        return cls(files, content_hash(files))
-
-
-def content_hash(files) -> str:
-    """16 hex chars of sha256 over names and contents ((rel, bytes) or (rel, Path) pairs)."""
-    digest = hashlib.sha256()
-    for rel, content in sorted(files, key=lambda item: item[0]):
-        data = content if isinstance(content, bytes) else content.read_bytes()
-        digest.update(f"{rel}\0{len(data)}\0".encode())
-        digest.update(data)
-    return digest.hexdigest()[:16]
-
-
 def fingerprint(key: paramiko.PKey) -> str:
     """SHA256:... as ssh-keygen -l prints it."""
     return "SHA256:" + base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
