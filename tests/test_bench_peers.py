@@ -111,3 +111,23 @@ def test_io_forwarding_sits_beside_testpmd_io():
     assert ("| 64 B io forwarding pps (both directions, 32 frames primed per port) vs testpmd io | "
             "90.0k (81.0k–99.0k) | 120.0k (108.0k–132.0k) | 0.8x | ≥ 1.0x |") in text
     assert "| 1514 B io forwarding pps (both directions) vs testpmd io | – | 80.0k" in text
+
+
+def test_the_peer_group_restores_every_nic_it_bound_even_when_one_restore_fails():
+    from nictest.errors import UdevTimeout
+
+    class Host:
+        def __init__(self):
+            self.restored = []
+
+        def call(self, op, address, **_):
+            assert op == "restore"
+            self.restored.append(address)
+            if address == "0000:00:03.0":
+                raise UdevTimeout("0000:00:03.0: its netdev did not come back")
+            return {}
+
+    host = Host()
+    with pytest.raises(UdevTimeout, match="did not come back"):
+        peers._restore_all(host, ["0000:00:03.0", "0000:00:04.0"])
+    assert host.restored == ["0000:00:03.0", "0000:00:04.0"]

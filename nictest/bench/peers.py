@@ -127,6 +127,18 @@ def _devbind(ctx, original: str) -> dict:
     return {"bind_s": stats.summary(bind), "restore_s": stats.summary(restore)}
 
 
+def _restore_all(host, addresses) -> None:
+    """Restore every one of them even when one fails (nothing left bound); the first failure is raised."""
+    failed = None
+    for address in addresses:
+        try:
+            host.call("restore", address=address, timeout=120)
+        except Exception as exc:  # noqa: BLE001 - the next NIC is restored first
+            failed = failed or exc
+    if failed is not None:
+        raise failed
+
+
 def run(ctx) -> dict:
     host, plan, prog = ctx.host, ctx.plan, ctx.progress
     require_dpdk(host, ctx.host_name)
@@ -148,8 +160,7 @@ def run(ctx) -> dict:
                 runs = [_testpmd_io(ctx, size) for _ in range(plan.peer_reps)]
             io[str(size)] = {"rx_pps": stats.summary([r["rx_pps"] for r in runs]), "runs": runs}
     finally:
-        for address in bound:
-            host.call("restore", address=address, timeout=120)
+        _restore_all(host, bound)
     with prog.stage(f"peers: dpdk-devbind.py -b {ctx.driver} and back, {ctx.nic}", plan.peer_reps):
         devbind = _devbind(ctx, original)
     return {"nic": ctx.nic, "peer": ctx.peer, "driver": ctx.driver, "kernel_driver": original,
