@@ -1,7 +1,7 @@
 /* igb_offload.c - 82576 PF queue 0 offloads (igb_offload.h): TX through an advanced
  * context descriptor (VLAN tag, IPLEN/MACLEN/L4 type) followed by one data descriptor
  * (DCMD.VLE, POPTS.IXSM/TXSM); RX metadata from the advanced write-back descriptor;
- * CTRL.VME / VFTA / RCTL.VFE and RXCSUM for the receive side. */
+ * CTRL.VME / VFTA / RCTL.VFE and RXCSUM for the receive side (vlan_filter.c). */
 #include <errno.h>
 #include <string.h>
 
@@ -10,13 +10,19 @@
 #include "igb_family.h"
 #include "igb_offload.h"
 #include "igb_regs.h"
+#include "vlan_filter.h"
+
+static const struct vlan_filter_regs vlan_regs = {
+    .ctrl = IGB_CTRL, .ctrl_vme = IGB_CTRL_VME, .rctl = IGB_RCTL, .rctl_vfe = IGB_RCTL_VFE,
+    .vet = IGB_VET, .vet_8021q = IGB_VET_8021Q, .vfta = IGB_VFTA(0), .vfta_entries = IGB_VFTA_ENTRIES,
+};
+static const struct rx_csum_regs rx_csum_regs = {
+    .rxcsum = IGB_RXCSUM, .ipofld = IGB_RXCSUM_IPOFLD, .tuofld = IGB_RXCSUM_TUOFLD,
+};
 
 void igb_offload_reset(volatile uint8_t *bar)
 {
-    set_reg32(bar, IGB_CTRL, get_reg32(bar, IGB_CTRL) & ~IGB_CTRL_VME);
-    set_reg32(bar, IGB_VET, IGB_VET_8021Q);
-    for (uint32_t i = 0; i < IGB_VFTA_ENTRIES; i++)
-        set_reg32(bar, IGB_VFTA(i), 0);
+    vlan_filter_reset(bar, &vlan_regs);
 }
 
 static int is_context(volatile union igb_adv_tx_desc *d)
@@ -125,37 +131,10 @@ int igb_offload_rx_meta(struct pmd_port *port, struct pmd_rx_meta *m, uint8_t *b
 
 int igb_offload_set_vlan(struct pmd_port *port, const struct pmd_vlan_config *cfg)
 {
-    volatile uint8_t *bar = port->regs;
-    uint32_t vfta[IGB_VFTA_ENTRIES] = {0};
-    for (uint32_t k = 0; k < cfg->count; k++)
-        vfta[cfg->vids[k] >> 5] |= 1u << (cfg->vids[k] & 31);
-    set_reg32(bar, IGB_VET, IGB_VET_8021Q);
-    for (uint32_t k = 0; k < IGB_VFTA_ENTRIES; k++)
-        set_reg32(bar, IGB_VFTA(k), vfta[k]);
-    uint32_t ctrl = get_reg32(bar, IGB_CTRL);
-    ctrl = cfg->strip ? ctrl | IGB_CTRL_VME : ctrl & ~IGB_CTRL_VME;
-    set_reg32(bar, IGB_CTRL, ctrl);
-    uint32_t rctl = get_reg32(bar, IGB_RCTL);
-    rctl = cfg->filter ? rctl | IGB_RCTL_VFE : rctl & ~IGB_RCTL_VFE;
-    set_reg32(bar, IGB_RCTL, rctl);
-    for (uint32_t k = 0; k < IGB_VFTA_ENTRIES; k++)
-        if (get_reg32(bar, IGB_VFTA(k)) != vfta[k])
-            return pmd_fail(EIO, "VFTA[%u] read back 0x%08x, wrote 0x%08x", k, get_reg32(bar, IGB_VFTA(k)), vfta[k]);
-    if ((get_reg32(bar, IGB_CTRL) & IGB_CTRL_VME) != (ctrl & IGB_CTRL_VME) ||
-        (get_reg32(bar, IGB_RCTL) & IGB_RCTL_VFE) != (rctl & IGB_RCTL_VFE))
-        return pmd_fail(EIO, "CTRL.VME/RCTL.VFE did not take (CTRL 0x%08x, RCTL 0x%08x)", get_reg32(bar, IGB_CTRL),
-                        get_reg32(bar, IGB_RCTL));
-    return 0;
+    return vlan_filter_apply(port->regs, &vlan_regs, cfg);
 }
 
 int igb_offload_set_rx_csum(struct pmd_port *port, uint32_t ip, uint32_t l4)
 {
-    volatile uint8_t *bar = port->regs;
-    uint32_t v = get_reg32(bar, IGB_RXCSUM) & ~(IGB_RXCSUM_IPOFLD | IGB_RXCSUM_TUOFLD);
-    v |= (ip ? IGB_RXCSUM_IPOFLD : 0) | (l4 ? IGB_RXCSUM_TUOFLD : 0);
-    set_reg32(bar, IGB_RXCSUM, v);
-    uint32_t back = get_reg32(bar, IGB_RXCSUM);
-    if (back != v)
-        return pmd_fail(EIO, "RXCSUM read back 0x%08x, wrote 0x%08x", back, v);
-    return 0;
+    return rx_csum_apply(port->regs, &rx_csum_regs, ip, l4);
 }

@@ -11,13 +11,19 @@
 #include "e1000_regs.h"
 #include "legacy.h"
 #include "legacy_offload.h"
+#include "vlan_filter.h"
+
+static const struct vlan_filter_regs vlan_regs = {
+    .ctrl = E1000_CTRL, .ctrl_vme = E1000_CTRL_VME, .rctl = E1000_RCTL, .rctl_vfe = E1000_RCTL_VFE,
+    .vet = E1000_VET, .vet_8021q = E1000_VET_8021Q, .vfta = E1000_VFTA(0), .vfta_entries = E1000_VFTA_ENTRIES,
+};
+static const struct rx_csum_regs rx_csum_regs = {
+    .rxcsum = E1000_RXCSUM, .ipofld = E1000_RXCSUM_IPOFLD, .tuofld = E1000_RXCSUM_TUOFLD,
+};
 
 void legacy_offload_reset(volatile uint8_t *bar)
 {
-    set_reg32(bar, E1000_CTRL, get_reg32(bar, E1000_CTRL) & ~E1000_CTRL_VME);
-    set_reg32(bar, E1000_VET, E1000_VET_8021Q);
-    for (uint32_t i = 0; i < E1000_VFTA_ENTRIES; i++)
-        set_reg32(bar, E1000_VFTA(i), 0);
+    vlan_filter_reset(bar, &vlan_regs);
 }
 
 int legacy_offload_tx(struct pmd_port *port, const uint8_t *frame, uint32_t len, const struct pmd_tx_offload *off)
@@ -100,38 +106,10 @@ int legacy_offload_rx_meta(struct pmd_port *port, struct pmd_rx_meta *m, uint8_t
 
 int legacy_offload_set_vlan(struct pmd_port *port, const struct pmd_vlan_config *cfg)
 {
-    volatile uint8_t *bar = port->regs;
-    uint32_t vfta[E1000_VFTA_ENTRIES] = {0};
-    for (uint32_t k = 0; k < cfg->count; k++)
-        vfta[cfg->vids[k] >> 5] |= 1u << (cfg->vids[k] & 31);
-    set_reg32(bar, E1000_VET, E1000_VET_8021Q);
-    for (uint32_t k = 0; k < E1000_VFTA_ENTRIES; k++)
-        set_reg32(bar, E1000_VFTA(k), vfta[k]);
-    uint32_t ctrl = get_reg32(bar, E1000_CTRL);
-    ctrl = cfg->strip ? ctrl | E1000_CTRL_VME : ctrl & ~E1000_CTRL_VME;
-    set_reg32(bar, E1000_CTRL, ctrl);
-    uint32_t rctl = get_reg32(bar, E1000_RCTL);
-    rctl = cfg->filter ? rctl | E1000_RCTL_VFE : rctl & ~E1000_RCTL_VFE;
-    set_reg32(bar, E1000_RCTL, rctl);
-    for (uint32_t k = 0; k < E1000_VFTA_ENTRIES; k++)
-        if (get_reg32(bar, E1000_VFTA(k)) != vfta[k])
-            return pmd_fail(EIO, "VFTA[%u] read back 0x%08x, wrote 0x%08x", k, get_reg32(bar, E1000_VFTA(k)),
-                            vfta[k]);
-    if ((get_reg32(bar, E1000_CTRL) & E1000_CTRL_VME) != (ctrl & E1000_CTRL_VME) ||
-        (get_reg32(bar, E1000_RCTL) & E1000_RCTL_VFE) != (rctl & E1000_RCTL_VFE))
-        return pmd_fail(EIO, "CTRL.VME/RCTL.VFE did not take (CTRL 0x%08x, RCTL 0x%08x)", get_reg32(bar, E1000_CTRL),
-                        get_reg32(bar, E1000_RCTL));
-    return 0;
+    return vlan_filter_apply(port->regs, &vlan_regs, cfg);
 }
 
 int legacy_offload_set_rx_csum(struct pmd_port *port, uint32_t ip, uint32_t l4)
 {
-    volatile uint8_t *bar = port->regs;
-    uint32_t v = get_reg32(bar, E1000_RXCSUM) & ~(E1000_RXCSUM_IPOFLD | E1000_RXCSUM_TUOFLD);
-    v |= (ip ? E1000_RXCSUM_IPOFLD : 0) | (l4 ? E1000_RXCSUM_TUOFLD : 0);
-    set_reg32(bar, E1000_RXCSUM, v);
-    uint32_t back = get_reg32(bar, E1000_RXCSUM);
-    if (back != v)
-        return pmd_fail(EIO, "RXCSUM read back 0x%08x, wrote 0x%08x", back, v);
-    return 0;
+    return rx_csum_apply(port->regs, &rx_csum_regs, ip, l4);
 }
