@@ -114,6 +114,8 @@ def test_io_forwarding_sits_beside_testpmd_io():
 
 
 def test_the_peer_group_restores_every_nic_it_bound_even_when_one_restore_fails():
+    from contextlib import ExitStack
+
     from nictest.errors import UdevTimeout
 
     class Host:
@@ -121,13 +123,16 @@ def test_the_peer_group_restores_every_nic_it_bound_even_when_one_restore_fails(
             self.restored = []
 
         def call(self, op, address, **_):
+            if op == "bind":
+                return {}
             assert op == "restore"
             self.restored.append(address)
-            if address == "0000:00:03.0":
-                raise UdevTimeout("0000:00:03.0: its netdev did not come back")
+            if address == "0000:00:04.0":   # the first one restored (the last bound)
+                raise UdevTimeout("0000:00:04.0: its netdev did not come back")
             return {}
 
     host = Host()
     with pytest.raises(UdevTimeout, match="did not come back"):
-        peers._restore_all(host, ["0000:00:03.0", "0000:00:04.0"])
-    assert host.restored == ["0000:00:03.0", "0000:00:04.0"]
+        with ExitStack() as undo:
+            peers._bind_all(host, undo, ["0000:00:03.0", "0000:00:04.0"], "vfio-pci", False)
+    assert host.restored == ["0000:00:04.0", "0000:00:03.0"]

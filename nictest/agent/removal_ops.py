@@ -71,8 +71,8 @@ class RemovalWatch:
             self._stop = threading.Event()
             self._wake = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
             self._selector.register(self._wake, selectors.EVENT_READ)
-            self._thread = threading.Thread(target=self._run, args=(self._stop, self._wake),
-                                            name="removal-watch", daemon=True)
+            self._thread = threading.Thread(target=self._run, args=(self._stop,), name="removal-watch",
+                                            daemon=True)
             self._thread.start()
         self.agent.cancel_shutdown(self.close)
         self.agent.on_shutdown(self.close)
@@ -96,7 +96,7 @@ class RemovalWatch:
             pass
         os.close(efd)
 
-    def _run(self, stop: threading.Event, wake: int) -> None:
+    def _run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             # Blocks until a request or the wake-up; epoll lets watch/forget (un)register meanwhile.
             for key, _mask in self._selector.select():

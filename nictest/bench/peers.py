@@ -15,6 +15,7 @@ On a host without DPDK the group fails saying what to install; the other groups 
 from __future__ import annotations
 
 import re
+from contextlib import ExitStack
 
 from nictest.bench import shell, stats
 from nictest.bench.datapath import PMD_STREAMS
@@ -127,16 +128,11 @@ def _devbind(ctx, original: str) -> dict:
     return {"bind_s": stats.summary(bind), "restore_s": stats.summary(restore)}
 
 
-def _restore_all(host, addresses) -> None:
-    """Restore every one of them even when one fails (nothing left bound); the first failure is raised."""
-    failed = None
+def _bind_all(host, undo: ExitStack, addresses, driver: str, allow_uio: bool) -> None:
+    """Bind each NIC, its restore on `undo`: every one is restored even when another restore fails."""
     for address in addresses:
-        try:
-            host.call("restore", address=address, timeout=120)
-        except Exception as exc:  # noqa: BLE001 - the next NIC is restored first
-            failed = failed or exc
-    if failed is not None:
-        raise failed
+        host.call("bind", address=address, driver=driver, allow_uio=allow_uio, persistent=False)
+        undo.callback(host.call, "restore", address=address, timeout=120)
 
 
 def run(ctx) -> dict:
@@ -145,11 +141,8 @@ def run(ctx) -> dict:
     original = original_driver(host, ctx.nic)
     original_driver(host, ctx.peer)  # both on their kernel driver before anything moves
     pps, io = {}, {}
-    bound = []
-    try:
-        for address in (ctx.nic, ctx.peer):
-            host.call("bind", address=address, driver=ctx.driver, allow_uio=ctx.allow_uio, persistent=False)
-            bound.append(address)
+    with ExitStack() as undo:
+        _bind_all(host, undo, (ctx.nic, ctx.peer), ctx.driver, ctx.allow_uio)
         for size in plan.peer_sizes:
             with prog.stage(f"peers: testpmd txonly -> rxonly {size} B (~{WARM_S + WINDOW_S + 10} s each)",
                             plan.peer_reps):
@@ -159,8 +152,6 @@ def run(ctx) -> dict:
                             plan.peer_reps):
                 runs = [_testpmd_io(ctx, size) for _ in range(plan.peer_reps)]
             io[str(size)] = {"rx_pps": stats.summary([r["rx_pps"] for r in runs]), "runs": runs}
-    finally:
-        _restore_all(host, bound)
     with prog.stage(f"peers: dpdk-devbind.py -b {ctx.driver} and back, {ctx.nic}", plan.peer_reps):
         devbind = _devbind(ctx, original)
     return {"nic": ctx.nic, "peer": ctx.peer, "driver": ctx.driver, "kernel_driver": original,
