@@ -22,6 +22,7 @@ import pytest
 
 from nictest import hosts
 from nictest.errors import HostKeyError, HostUnreachable, InventoryError, PrerequisiteMissing
+from nictest.hosts.base import AgentStream, Host
 from nictest.hosts.local import LocalHost
 from nictest.hosts.ssh import AgentBundle, SSHHost, agent_files, content_hash, fingerprint
 from nictest.inventory import HostSpec
@@ -569,3 +570,46 @@ def test_naming_a_hosts_keeper_does_not_import_paramiko():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)
     assert out.stdout.strip() == "False"
+
+
+class LateStderrStream(AgentStream):
+    """An agent that exits 127 before answering, whose stderr line ("sudo: not found") is
+    delivered only when the stream is closed: the exit status overtakes the stderr reader,
+    as it did on a CI machine."""
+
+    def __init__(self) -> None:
+        self.closed = threading.Event()
+        self.sent_line = False
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def read(self, timeout: float) -> bytes:
+        return b""  # stdout closed: the agent never answers
+
+    def read_stderr(self) -> bytes:
+        self.closed.wait()
+        if self.sent_line:
+            return b""
+        self.sent_line = True
+        return b"sh: 1: sudo: not found\n"
+
+    def close_input(self) -> None:
+        pass
+
+    def wait(self, timeout: float) -> int | None:
+        return 127
+
+    def kill(self) -> None:
+        self.closed.set()
+
+
+class LateStderrHost(Host):
+    def _open_stream(self) -> AgentStream:
+        return LateStderrStream()
+
+
+def test_an_exit_status_ahead_of_its_stderr_still_names_the_missing_program():
+    with pytest.raises(PrerequisiteMissing, match="sudo not found; install sudo") as info:
+        LateStderrHost(HostSpec(name="late", kind="local")).start()
+    assert "sudo: not found" in str(info.value)

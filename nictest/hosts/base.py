@@ -88,6 +88,7 @@ class Host(ABC):
         self._next_id = 0
         self._lock = threading.RLock()
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
+        self._stderr_thread: threading.Thread | None = None
         self._last_traffic = time.monotonic()  # last request sent or reply read
         self._heartbeat_stop: threading.Event | None = None
 
@@ -269,6 +270,10 @@ class Host(ABC):
                 self._lock.release()
 
     def _exited_error(self, status: int | None) -> errors.NictestError:
+        # The exit status can overtake the drain thread's last stderr lines (sudo's "not
+        # found"); the stream is closed by now, so the thread ends as soon as it has them.
+        if self._stderr_thread is not None:
+            self._stderr_thread.join(EXIT_WAIT)
         tail = self.stderr_tail()
         where = f"{self.name}: the agent on {self.describe()} exited (status {status}) before answering"
         if status == 127:
@@ -287,8 +292,9 @@ class Host(ABC):
         self._stream = stream
         self._buffer.clear()
         self._stderr_tail.clear()
-        threading.Thread(target=self._drain_stderr, args=(stream,), daemon=True,
-                         name=f"nictest-stderr-{self.name}").start()
+        self._stderr_thread = threading.Thread(target=self._drain_stderr, args=(stream,), daemon=True,
+                                               name=f"nictest-stderr-{self.name}")
+        self._stderr_thread.start()
 
     def _drop(self) -> None:
         """Forget a broken agent and its transport without waiting for a clean exit."""
