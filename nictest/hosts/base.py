@@ -189,7 +189,11 @@ class Host(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
 
-    def stderr_tail(self) -> str:
+    def stderr_tail(self, wait: float = 0.0) -> str:
+        """The agent's last stderr lines. wait: once its stream has ended, up to this long for
+        the reader to take the last ones (an exit status can arrive before them)."""
+        if wait and self._stderr_thread is not None:
+            self._stderr_thread.join(wait)
         return " | ".join(self._stderr_tail)
 
     # --- internals ----------------------------------------------------------
@@ -270,11 +274,7 @@ class Host(ABC):
                 self._lock.release()
 
     def _exited_error(self, status: int | None) -> errors.NictestError:
-        # The exit status can overtake the drain thread's last stderr lines (sudo's "not
-        # found"); the stream is closed by now, so the thread ends as soon as it has them.
-        if self._stderr_thread is not None:
-            self._stderr_thread.join(EXIT_WAIT)
-        tail = self.stderr_tail()
+        tail = self.stderr_tail(wait=EXIT_WAIT)  # sudo's "not found" may trail the status
         where = f"{self.name}: the agent on {self.describe()} exited (status {status}) before answering"
         if status == 127:
             missing = "sudo" if "sudo: not found" in tail else "python3"
