@@ -7,6 +7,7 @@ dir so nothing of the user's ~/.ssh is read or written.
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import shutil
 import signal
@@ -613,3 +614,72 @@ def test_an_exit_status_ahead_of_its_stderr_still_names_the_missing_program():
     with pytest.raises(PrerequisiteMissing, match="sudo not found; install sudo") as info:
         LateStderrHost(HostSpec(name="late", kind="local")).start()
     assert "sudo: not found" in str(info.value)
+
+
+class ScriptedStream(AgentStream):
+    """An agent that answers hello and session, then closes its output on the next request.
+    Its stderr gives `stderr_line` once `release` is set (default: once it is killed), and
+    `finished` is set when the reader comes back for more, i.e. after it has taken the line."""
+
+    def __init__(self, stderr_line: bytes, release: threading.Event | None = None,
+                 wait_before_closing: threading.Event | None = None) -> None:
+        self.stderr_line = stderr_line
+        self.killed = threading.Event()
+        self.release = release or self.killed
+        self.wait_before_closing = wait_before_closing
+        self.written = threading.Event()  # set by the first request: the Host has attached it
+        self.finished = threading.Event()
+        self.replies = bytearray()
+
+    def write(self, data: bytes) -> None:
+        for line in data.splitlines():
+            request = json.loads(line)
+            if request["op"] in ("hello", "session"):
+                result = {"ops": ["hello", "session", "ping"]} if request["op"] == "hello" else {}
+                self.replies += json.dumps({"id": request["id"], "ok": True, "result": result}).encode() + b"\n"
+        self.written.set()
+
+    def read(self, timeout: float) -> bytes:
+        if self.replies:
+            data, self.replies[:] = bytes(self.replies), b""
+            return data
+        if self.wait_before_closing is not None:
+            assert self.wait_before_closing.wait(5)
+        return b""  # the agent's output closed
+
+    def read_stderr(self) -> bytes:
+        self.release.wait()
+        if self.stderr_line is None:
+            self.finished.set()
+            return b""
+        line, self.stderr_line = self.stderr_line, None
+        return line
+
+    def close_input(self) -> None:
+        pass
+
+    def wait(self, timeout: float) -> int | None:
+        return 1
+
+    def kill(self) -> None:
+        self.killed.set()
+
+
+def test_an_old_agents_last_stderr_lines_are_not_shown_as_the_new_ones():
+    """Lost during a call, reconnected, lost again: the message quotes the second agent's
+    stderr, although the first agent's reader delivers its last line after the reconnect."""
+    second = ScriptedStream(b"second agent: out of memory\n")
+    first = ScriptedStream(b"first agent: restored what it held\n", release=second.written)
+    second.wait_before_closing = first.finished  # the old reader has added its line by then
+    streams = [first, second]
+
+    class TwiceLostHost(Host):
+        def _open_stream(self) -> AgentStream:
+            return streams.pop(0)
+
+    host = TwiceLostHost(HostSpec(name="twice", kind="local"))
+    host.start()
+    with pytest.raises(HostUnreachable, match="lost the agent again") as info:
+        host.call("ping")
+    assert "second agent: out of memory" in str(info.value)
+    assert "first agent" not in str(info.value)

@@ -31,6 +31,7 @@ log = logging.getLogger("nictest.hosts")
 IDEMPOTENT_OPS = frozenset({"ping", "hello", "status", "heartbeat"})
 MAX_REQUEST = 1 << 20  # the agent refuses longer lines; refuse them here with a clearer message
 EXIT_WAIT = 5.0  # how long to wait for an exit status once the agent's stdout closed
+STDERR_LINES = 20  # of the agent's stderr kept for error messages
 
 
 class StreamLost(Exception):
@@ -87,7 +88,7 @@ class Host(ABC):
         self._buffer = bytearray()
         self._next_id = 0
         self._lock = threading.RLock()
-        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
+        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
         self._stderr_thread: threading.Thread | None = None
         self._last_traffic = time.monotonic()  # last request sent or reply read
         self._heartbeat_stop: threading.Event | None = None
@@ -160,7 +161,7 @@ class Host(ABC):
                 self._drop()
                 raise errors.HostUnreachable(
                     f"{self.name}: lost the agent again during {op!r} after a reconnect ({lost}). "
-                    f"Agent stderr ended with: {self.stderr_tail() or '(nothing)'}"
+                    f"Agent stderr ended with: {self.stderr_tail(wait=EXIT_WAIT) or '(nothing)'}"
                 ) from None
 
     def close(self) -> None:
@@ -291,9 +292,11 @@ class Host(ABC):
     def _attach(self, stream: AgentStream) -> None:
         self._stream = stream
         self._buffer.clear()
-        self._stderr_tail.clear()
-        self._stderr_thread = threading.Thread(target=self._drain_stderr, args=(stream,), daemon=True,
-                                               name=f"nictest-stderr-{self.name}")
+        # A tail of its own per stream: the last stream's reader may still be adding its final
+        # lines, and they must not show up as the new agent's.
+        self._stderr_tail = collections.deque(maxlen=STDERR_LINES)
+        self._stderr_thread = threading.Thread(target=self._drain_stderr, args=(stream, self._stderr_tail),
+                                               daemon=True, name=f"nictest-stderr-{self.name}")
         self._stderr_thread.start()
 
     def _drop(self) -> None:
@@ -307,7 +310,7 @@ class Host(ABC):
         # next call reconnects and replaces them; tests asking host.info.get(...) in between
         # must see the host, not None.
 
-    def _drain_stderr(self, stream: AgentStream) -> None:
+    def _drain_stderr(self, stream: AgentStream, tail: collections.deque[str]) -> None:
         # An undrained stderr pipe or channel window would eventually block the agent.
         pending = b""
         while True:
@@ -319,14 +322,14 @@ class Host(ABC):
                 break
             *lines, pending = (pending + chunk).split(b"\n")
             for line in lines:
-                self._note_stderr(line)
+                self._note_stderr(line, tail)
         if pending:
-            self._note_stderr(pending)
+            self._note_stderr(pending, tail)
 
-    def _note_stderr(self, raw: bytes) -> None:
+    def _note_stderr(self, raw: bytes, tail: collections.deque[str]) -> None:
         line = raw.decode("utf-8", "replace").rstrip()
         if line:
-            self._stderr_tail.append(line)
+            tail.append(line)
             log.info("%s agent: %s", self.name, line)
 
     def _request(self, op: str, args: dict, timeout: float) -> object:
