@@ -573,57 +573,17 @@ def test_naming_a_hosts_keeper_does_not_import_paramiko():
     assert out.stdout.strip() == "False"
 
 
-class LateStderrStream(AgentStream):
-    """An agent that exits 127 before answering, whose stderr line ("sudo: not found") is
-    delivered only when the stream is closed: the exit status overtakes the stderr reader,
-    as it did on a CI machine."""
-
-    def __init__(self) -> None:
-        self.closed = threading.Event()
-        self.sent_line = False
-
-    def write(self, data: bytes) -> None:
-        pass
-
-    def read(self, timeout: float) -> bytes:
-        return b""  # stdout closed: the agent never answers
-
-    def read_stderr(self) -> bytes:
-        self.closed.wait()
-        if self.sent_line:
-            return b""
-        self.sent_line = True
-        return b"sh: 1: sudo: not found\n"
-
-    def close_input(self) -> None:
-        pass
-
-    def wait(self, timeout: float) -> int | None:
-        return 127
-
-    def kill(self) -> None:
-        self.closed.set()
-
-
-class LateStderrHost(Host):
-    def _open_stream(self) -> AgentStream:
-        return LateStderrStream()
-
-
-def test_an_exit_status_ahead_of_its_stderr_still_names_the_missing_program():
-    with pytest.raises(PrerequisiteMissing, match="sudo not found; install sudo") as info:
-        LateStderrHost(HostSpec(name="late", kind="local")).start()
-    assert "sudo: not found" in str(info.value)
-
-
 class ScriptedStream(AgentStream):
-    """An agent that answers hello and session, then closes its output on the next request.
-    Its stderr gives `stderr_line` once `release` is set (default: once it is killed), and
-    `finished` is set when the reader comes back for more, i.e. after it has taken the line."""
+    """A fake agent. With `answers`, it answers hello and session and closes its output on the
+    next request; without, its output is closed from the start (it never answers). Its stderr
+    gives `stderr_line` once `release` is set (default: once it is killed, i.e. after the Host
+    read the exit status `status`), and `finished` is set when the reader comes back for more,
+    i.e. after it has taken the line."""
 
     def __init__(self, stderr_line: bytes, release: threading.Event | None = None,
-                 wait_before_closing: threading.Event | None = None) -> None:
-        self.stderr_line = stderr_line
+                 wait_before_closing: threading.Event | None = None, answers: bool = True,
+                 status: int = 1) -> None:
+        self.stderr_line, self.answers, self.status = stderr_line, answers, status
         self.killed = threading.Event()
         self.release = release or self.killed
         self.wait_before_closing = wait_before_closing
@@ -634,7 +594,7 @@ class ScriptedStream(AgentStream):
     def write(self, data: bytes) -> None:
         for line in data.splitlines():
             request = json.loads(line)
-            if request["op"] in ("hello", "session"):
+            if self.answers and request["op"] in ("hello", "session"):
                 result = {"ops": ["hello", "session", "ping"]} if request["op"] == "hello" else {}
                 self.replies += json.dumps({"id": request["id"], "ok": True, "result": result}).encode() + b"\n"
         self.written.set()
@@ -659,10 +619,25 @@ class ScriptedStream(AgentStream):
         pass
 
     def wait(self, timeout: float) -> int | None:
-        return 1
+        return self.status
 
     def kill(self) -> None:
         self.killed.set()
+
+
+class LateStderrHost(Host):
+    """An agent that exits 127 before answering, whose stderr line ("sudo: not found") comes
+    only when the stream is closed: the exit status overtakes the stderr reader, as it did on
+    a CI machine."""
+
+    def _open_stream(self) -> AgentStream:
+        return ScriptedStream(b"sh: 1: sudo: not found\n", answers=False, status=127)
+
+
+def test_an_exit_status_ahead_of_its_stderr_still_names_the_missing_program():
+    with pytest.raises(PrerequisiteMissing, match="sudo not found; install sudo") as info:
+        LateStderrHost(HostSpec(name="late", kind="local")).start()
+    assert "sudo: not found" in str(info.value)
 
 
 def test_an_old_agents_last_stderr_lines_are_not_shown_as_the_new_ones():
