@@ -63,6 +63,10 @@ def agent_resources(agent, trim=False) -> dict:
         "pid": os.getpid(),
         "open_fds": len(os.listdir("/proc/self/fd")) - 1,  # minus the fd listdir itself opened
         "rss_kb": _status_kb("VmRSS"),
+        # VmRSS's parts: anonymous memory (heap, arenas: where a leak grows) and file-backed
+        # pages (libraries, the PMD module: resident or not as the page cache reclaims them).
+        "rss_anon_kb": _status_kb("RssAnon"),
+        "rss_file_kb": _status_kb("RssFile"),
         "threads": len(os.listdir("/proc/self/task")),
         "py_blocks": sys.getallocatedblocks(),   # Python heap blocks: tells a Python leak from C/allocator growth
         "gc_objects": len(gc.get_objects()),
